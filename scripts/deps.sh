@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a job needs, only those missing.
+#   scripts/deps.sh build    compiler, cmake, stb
+#   scripts/deps.sh fuzz     + clang and libFuzzer runtime
+set -eu
+pkgs="build-essential cmake libstb-dev"
+case "${1:-build}" in
+  build) ;;
+  fuzz|test) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+  *) echo "usage: scripts/deps.sh [build|test|fuzz]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: the native build with -Werror and its ctest suite, then the
+# C tests again under ASan+UBSan. Installs what it needs.
+set -eu
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
+JOBS=$(nproc 2>/dev/null || echo 2)
+summary=()
+
+echo "== native Release build (-Wall -Wextra -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQW_WERROR=ON >/dev/null
+cmake --build build -j"$JOBS"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+summary+=("native: ok")
+
+echo "== ASan+UBSan build of the C tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQW_WERROR=ON -DQW_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+summary+=("asan+ubsan: ok")
+
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,40 @@
+/* Inference state: KV cache, scratch buffers, logits, thread pool. */
+#ifndef QW_CONTEXT_H
+#define QW_CONTEXT_H
+
+#include "../core/pool.h"
+#include "model.h"
+
+/* tokens processed together in one pass of the forward loop */
+#define QW_UBATCH 32
+
+struct qw_context {
+    const qw_model *model;
+    int n_ctx;          /* KV cache length */
+    int pos;            /* tokens already in the cache */
+    qw_pool *pool;
+
+    float *k_cache;     /* [n_layer][n_ctx][kv_dim] */
+    float *v_cache;     /* [n_layer][n_ctx][kv_dim] */
+
+    /* scratch for one micro-batch of B <= QW_UBATCH tokens */
+    float *x;           /* [B][n_embd]  residual stream */
+    float *xb;          /* [B][n_embd]  normed input of a sublayer */
+    float *q;           /* [B][n_head*head_dim] */
+    float *k;           /* [B][kv_dim] */
+    float *v;           /* [B][kv_dim] */
+    float *att_out;     /* [B][n_head*head_dim] */
+    float *proj;        /* [B][n_embd]  sublayer output before the residual add */
+    float *hb;          /* [B][n_ff]    gate, then silu(gate)*up */
+    float *hb2;         /* [B][n_ff]    up */
+    float *scores;      /* [n_threads][n_ctx] attention weights */
+    void *scratch;      /* quantized activations, see qw_matmul_scratch */
+
+    float *logits;      /* [n_logit_rows][n_vocab] */
+    int n_logit_rows;   /* rows held from the last decode */
+    int logits_all;     /* row i = token i of the last decode (else only the last) */
+    int last_n;         /* tokens in the last decode */
+    size_t logits_cap;  /* floats allocated */
+};
+
+#endif

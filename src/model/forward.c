@@ -1,0 +1,193 @@
+/* The llama forward pass, top to bottom.
+ *
+ * For a micro-batch of B tokens at positions pos..pos+B-1:
+ *   x = embed(tokens)
+ *   per layer:  x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+ *               x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+ *   logits = Wout · norm(x)
+ * Weights stay in their stored type; every product goes through qw_matmul. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../quant/types.h"
+#include "context.h"
+#include "matmul.h"
+
+/* y = x / rms(x) * w. The mean square is summed in double. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
+}
+
+/* Rotates one head vector in place for position `pos`.
+ * normal: pairs (2i, 2i+1); neox: pairs (i, i + rope_dim/2).
+ * theta_i = pos * freq_scale * base^(-2i/rope_dim) [/ freq_factor_i]. */
+static void rope(float *v, int pos, const qw_model *m) {
+    const qw_hparams *hp = &m->hp;
+    const int nd = hp->rope_dim;
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)nd);
+    float theta = (float)pos;
+    for (int i = 0; i < nd / 2; i++) {
+        float t = theta;
+        if (m->rope_freqs) t /= m->rope_freqs[i];
+        t *= m->rope_freq_scale;
+        const float c = cosf(t), s = sinf(t);
+        const int a = hp->rope_neox ? i : 2 * i;
+        const int b = hp->rope_neox ? i + nd / 2 : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+        theta *= theta_scale;
+    }
+}
+
+/* ------------------------------------------------------ attention -- */
+
+typedef struct {
+    qw_context *c;
+    int layer;
+    int B;      /* tokens in the micro-batch */
+    int pos0;   /* position of the first */
+} attn_job;
+
+/* One (token, head) pair: causal softmax(q·K / sqrt(hd)) · V over the cache. */
+static void attend(const attn_job *j, int b, int h, float *att) {
+    const qw_context *c = j->c;
+    const qw_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim;
+    const int kv_dim = hp->n_head_kv * hd;
+    const int kvh = h / (hp->n_head / hp->n_head_kv); /* grouped-query: shared kv head */
+    const int n_pos = j->pos0 + b + 1;                /* keys visible to this token */
+    const float *q = c->q + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
+    const size_t layer_off = (size_t)j->layer * c->n_ctx * kv_dim;
+    const float *kc = c->k_cache + layer_off + (size_t)kvh * hd;        /* [n_ctx][kv_dim] */
+    const float *vc = c->v_cache + layer_off + (size_t)kvh * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+
+    float max = -INFINITY;
+    for (int t = 0; t < n_pos; t++) {
+        const float *k = kc + (size_t)t * kv_dim;
+        float s = 0.0f;
+        for (int i = 0; i < hd; i++) s += q[i] * k[i];
+        att[t] = s * scale;
+        if (att[t] > max) max = att[t];
+    }
+    double sum = 0.0;
+    for (int t = 0; t < n_pos; t++) {
+        att[t] = expf(att[t] - max);
+        sum += att[t];
+    }
+    const float inv = (float)(1.0 / sum);
+    float *out = c->att_out + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int t = 0; t < n_pos; t++) {
+        const float *v = vc + (size_t)t * kv_dim;
+        const float a = att[t] * inv;
+        for (int i = 0; i < hd; i++) out[i] += a * v[i];
+    }
+}
+
+static void attention_worker(void *arg, int ith, int nth) {
+    const attn_job *j = arg;
+    const int n_head = j->c->model->hp.n_head;
+    float *att = j->c->scores + (size_t)ith * j->c->n_ctx;
+    for (int idx = ith; idx < j->B * n_head; idx += nth) attend(j, idx / n_head, idx % n_head, att);
+}
+
+/* --------------------------------------------------------- layers -- */
+
+static void forward_layer(qw_context *c, int l, int B, int pos0) {
+    const qw_model *m = c->model;
+    const qw_hparams *hp = &m->hp;
+    const qw_layer *L = &m->layers[l];
+    const int d = hp->n_embd, hd = hp->head_dim;
+    const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+
+    /* attention block */
+    for (int b = 0; b < B; b++)
+        rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)b * d, L->attn_norm, d, hp->rms_eps);
+    qw_matmul(&L->wq, c->xb, B, c->q, c->scratch, c->pool); /* [B][q_dim] */
+    qw_matmul(&L->wk, c->xb, B, c->k, c->scratch, c->pool); /* [B][kv_dim] */
+    qw_matmul(&L->wv, c->xb, B, c->v, c->scratch, c->pool); /* [B][kv_dim] */
+    const size_t layer_off = (size_t)l * c->n_ctx * kv_dim;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < hp->n_head; h++) rope(c->q + (size_t)b * q_dim + (size_t)h * hd, pos0 + b, m);
+        for (int h = 0; h < hp->n_head_kv; h++) rope(c->k + (size_t)b * kv_dim + (size_t)h * hd, pos0 + b, m);
+        memcpy(c->k_cache + layer_off + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim,
+               (size_t)kv_dim * sizeof(float));
+        memcpy(c->v_cache + layer_off + (size_t)(pos0 + b) * kv_dim, c->v + (size_t)b * kv_dim,
+               (size_t)kv_dim * sizeof(float));
+    }
+    attn_job aj = {c, l, B, pos0};
+    qw_pool_run(c->pool, attention_worker, &aj);
+    qw_matmul(&L->wo, c->att_out, B, c->proj, c->scratch, c->pool); /* [B][d] */
+    for (size_t i = 0; i < (size_t)B * d; i++) c->x[i] += c->proj[i];
+
+    /* feed-forward block (SwiGLU) */
+    for (int b = 0; b < B; b++)
+        rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)b * d, L->ffn_norm, d, hp->rms_eps);
+    qw_matmul(&L->w_gate, c->xb, B, c->hb, c->scratch, c->pool); /* [B][n_ff] */
+    qw_matmul(&L->w_up, c->xb, B, c->hb2, c->scratch, c->pool);  /* [B][n_ff] */
+    for (size_t i = 0; i < (size_t)B * hp->n_ff; i++) {
+        const float g = c->hb[i];
+        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
+    }
+    qw_matmul(&L->w_down, c->hb, B, c->proj, c->scratch, c->pool); /* [B][d] */
+    for (size_t i = 0; i < (size_t)B * d; i++) c->x[i] += c->proj[i];
+}
+
+/* Runs B tokens; writes logits of rows [first_logit, B) to `logits`. */
+static void forward_batch(qw_context *c, const int32_t *tokens, int B, int first_logit,
+                          float *logits) {
+    const qw_model *m = c->model;
+    const qw_hparams *hp = &m->hp;
+    const int d = hp->n_embd;
+    const qw_type_traits *et = qw_type_get(m->tok_embd.type);
+    for (int b = 0; b < B; b++) /* embedding lookup: dequantize one row */
+        et->to_float((const uint8_t *)m->tok_embd.data + (size_t)tokens[b] * m->tok_embd.row_bytes,
+                     c->x + (size_t)b * d, d);
+    for (int l = 0; l < hp->n_layer; l++) forward_layer(c, l, B, c->pos);
+    c->pos += B;
+    if (first_logit >= B) return;
+    const int nl = B - first_logit;
+    for (int b = 0; b < nl; b++)
+        rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)(first_logit + b) * d, m->output_norm, d,
+                hp->rms_eps);
+    qw_matmul(&m->output, c->xb, nl, logits, c->scratch, c->pool); /* [nl][n_vocab] */
+}
+
+qw_status qw_decode(qw_context *c, const int32_t *tokens, int n, bool all_logits) {
+    if (!c || (!tokens && n > 0)) return qw_fail(QW_ERR_INVALID_ARG, "NULL context or tokens");
+    const int n_vocab = c->model->hp.n_vocab;
+    if (n <= 0) return qw_fail(QW_ERR_INVALID_ARG, "nothing to decode (%d tokens)", n);
+    if (n > c->n_ctx - c->pos)
+        return qw_fail(QW_ERR_INVALID_ARG,
+                       "context full: %d tokens in the cache + %d new > context length %d",
+                       c->pos, n, c->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return qw_fail(QW_ERR_INVALID_ARG, "token id %d at index %d is out of range [0, %d)",
+                           tokens[i], i, n_vocab);
+    const size_t rows = all_logits ? (size_t)n : 1;
+    if (rows * (size_t)n_vocab > c->logits_cap) {
+        float *p = realloc(c->logits, rows * (size_t)n_vocab * sizeof(float));
+        if (!p) return qw_fail(QW_ERR_OOM, "out of memory for %zu rows of logits", rows);
+        c->logits = p;
+        c->logits_cap = rows * (size_t)n_vocab;
+    }
+    for (int i0 = 0; i0 < n; i0 += QW_UBATCH) {
+        const int B = n - i0 < QW_UBATCH ? n - i0 : QW_UBATCH;
+        if (all_logits)
+            forward_batch(c, tokens + i0, B, 0, c->logits + (size_t)i0 * n_vocab);
+        else
+            forward_batch(c, tokens + i0, B, i0 + B == n ? B - 1 : B, c->logits);
+    }
+    c->logits_all = all_logits;
+    c->last_n = n;
+    c->n_logit_rows = (int)rows;
+    return QW_OK;
+}

@@ -1,0 +1,387 @@
+/* Model loading: GGUF shards -> hyperparameters + weight views + tokenizer.
+ * Every shape is checked against the hyperparameters before anything runs. */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../quant/types.h"
+
+/* ------------------------------------------------------------ lookups -- */
+
+static const qw_gguf_tensor *find_tensor(const qw_model *m, const char *name) {
+    for (int s = 0; s < m->n_shards; s++) {
+        const qw_gguf_tensor *t = qw_gguf_find_tensor(m->shards[s], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+static qw_status check_finite(const char *name, const qw_gguf_tensor *t) {
+    const qw_type_traits *tr = qw_type_get(t->type);
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t rb = qw_row_size(t->type, t->ne[0]);
+    for (int64_t r = 0; r < rows; r++) {
+        if (!tr->row_finite((const uint8_t *)t->data + (size_t)r * rb, t->ne[0]))
+            return qw_fail(QW_ERR_BAD_MODEL,
+                           "tensor '%s' row %lld has a NaN or infinite %s", name, (long long)r,
+                           t->type == QW_TYPE_F32 || t->type == QW_TYPE_F16 ||
+                                   t->type == QW_TYPE_BF16
+                               ? "value"
+                               : "scale");
+    }
+    return QW_OK;
+}
+
+/* A 2-D weight [rows][cols] that must exist with exactly this shape. */
+static qw_status get_weight(qw_model *m, const char *name, int64_t cols, int64_t rows,
+                            qw_weight *w) {
+    const qw_gguf_tensor *t = find_tensor(m, name);
+    if (!t) return qw_fail(QW_ERR_BAD_MODEL, "missing tensor '%s'", name);
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+        return qw_fail(QW_ERR_BAD_MODEL,
+                       "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                       (long long)t->ne[3], (long long)cols, (long long)rows);
+    const qw_type_traits *tr = qw_type_get(t->type);
+    if (!tr || !tr->vec_dot)
+        return qw_fail(QW_ERR_UNSUPPORTED, "tensor '%s' has type %s, which cannot be a weight",
+                       name, qw_type_name(t->type));
+    if (!t->data) return qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' has no data", name);
+    qw_status st = check_finite(name, t);
+    if (st != QW_OK) return st;
+    w->data = t->data;
+    w->type = t->type;
+    w->n_cols = cols;
+    w->n_rows = rows;
+    w->row_bytes = qw_row_size(t->type, cols);
+    return QW_OK;
+}
+
+/* A 1-D vector of n floats (any float/quant type), converted to F32. */
+static qw_status get_vector(qw_model *m, const char *name, int64_t n, bool required,
+                            float **out) {
+    const qw_gguf_tensor *t = find_tensor(m, name);
+    *out = NULL;
+    if (!t) return required ? qw_fail(QW_ERR_BAD_MODEL, "missing tensor '%s'", name) : QW_OK;
+    if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' has %lld x %lld elements, expected %lld",
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)n);
+    const qw_type_traits *tr = qw_type_get(t->type);
+    if (!tr || !t->data) return qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' is unusable", name);
+    float *v = malloc((size_t)n * sizeof(float));
+    if (!v) return qw_fail(QW_ERR_OOM, "out of memory for '%s'", name);
+    tr->to_float(t->data, v, n);
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            free(v);
+            return qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' element %lld is not finite", name,
+                           (long long)i);
+        }
+    }
+    *out = v;
+    return QW_OK;
+}
+
+/* --------------------------------------------------------- hparams -- */
+
+static qw_status read_hparams(qw_model *m) {
+    const qw_gguf *g = m->shards[0];
+    qw_hparams *hp = &m->hp;
+    qw_str arch;
+    qw_status st = qw_gguf_get_str(g, "general.architecture", true, &arch);
+    if (st != QW_OK) return st;
+    if (arch.len >= sizeof hp->arch)
+        return qw_fail(QW_ERR_UNSUPPORTED, "architecture name is too long");
+    memcpy(hp->arch, arch.ptr, arch.len);
+    hp->arch[arch.len] = '\0';
+    /* Architectures that share llama's tensor layout and normal RoPE. */
+    if (strcmp(hp->arch, "llama") != 0)
+        return qw_fail(QW_ERR_UNSUPPORTED, "architecture '%s' is not supported (only 'llama')",
+                       hp->arch);
+    hp->rope_neox = false;
+
+    char key[96];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, hp->arch), key)
+    uint32_t u;
+    if ((st = qw_gguf_get_u32(g, KEY("block_count"), true, &u)) != QW_OK) return st;
+    hp->n_layer = (int)u;
+    if ((st = qw_gguf_get_u32(g, KEY("embedding_length"), true, &u)) != QW_OK) return st;
+    hp->n_embd = (int)u;
+    if ((st = qw_gguf_get_u32(g, KEY("feed_forward_length"), true, &u)) != QW_OK) return st;
+    hp->n_ff = (int)u;
+    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count"), true, &u)) != QW_OK) return st;
+    hp->n_head = (int)u;
+    u = (uint32_t)hp->n_head;
+    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count_kv"), false, &u)) != QW_OK) return st;
+    hp->n_head_kv = (int)u;
+    u = 0;
+    if ((st = qw_gguf_get_u32(g, KEY("context_length"), false, &u)) != QW_OK) return st;
+    hp->n_ctx_train = (int)u;
+    float f = 1e-5f;
+    if ((st = qw_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), false, &f)) != QW_OK)
+        return st;
+    hp->rms_eps = f;
+    f = 10000.0f;
+    if ((st = qw_gguf_get_f32(g, KEY("rope.freq_base"), false, &f)) != QW_OK) return st;
+    hp->rope_base = f;
+
+    const int64_t max_dim = 1 << 20;
+    if (hp->n_layer < 1 || hp->n_layer > 4096)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s.block_count = %d is out of range", hp->arch,
+                       hp->n_layer);
+    if (hp->n_embd < 1 || hp->n_embd > max_dim || hp->n_ff < 1 || hp->n_ff > max_dim)
+        return qw_fail(QW_ERR_BAD_MODEL, "embedding_length %d / feed_forward_length %d out of range",
+                       hp->n_embd, hp->n_ff);
+    if (hp->n_head < 1 || hp->n_embd % hp->n_head != 0)
+        return qw_fail(QW_ERR_BAD_MODEL,
+                       "%s.attention.head_count = %d does not divide embedding_length %d",
+                       hp->arch, hp->n_head, hp->n_embd);
+    if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
+        return qw_fail(QW_ERR_BAD_MODEL,
+                       "%s.attention.head_count_kv = %d does not divide head_count %d", hp->arch,
+                       hp->n_head_kv, hp->n_head);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    u = (uint32_t)hp->head_dim;
+    if ((st = qw_gguf_get_u32(g, KEY("attention.key_length"), false, &u)) != QW_OK) return st;
+    if ((int)u != hp->head_dim)
+        return qw_fail(QW_ERR_UNSUPPORTED, "attention.key_length %u != embedding/heads %d", u,
+                       hp->head_dim);
+    u = (uint32_t)hp->head_dim;
+    if ((st = qw_gguf_get_u32(g, KEY("rope.dimension_count"), false, &u)) != QW_OK) return st;
+    hp->rope_dim = (int)u;
+    if (hp->rope_dim < 2 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s.rope.dimension_count = %d is invalid for head size %d",
+                       hp->arch, hp->rope_dim, hp->head_dim);
+    if (!(hp->rms_eps > 0.0f) || !isfinite(hp->rms_eps) || !(hp->rope_base > 0.0f) ||
+        !isfinite(hp->rope_base))
+        return qw_fail(QW_ERR_BAD_MODEL, "rms epsilon %g or rope base %g is invalid",
+                       (double)hp->rms_eps, (double)hp->rope_base);
+
+    /* linear RoPE scaling; other scaling types are refused rather than run wrong */
+    m->rope_freq_scale = 1.0f;
+    qw_str stype = {0};
+    if ((st = qw_gguf_get_str(g, KEY("rope.scaling.type"), false, &stype)) != QW_OK) return st;
+    float factor = 0.0f;
+    if ((st = qw_gguf_get_f32(g, KEY("rope.scaling.factor"), false, &factor)) != QW_OK) return st;
+    if (stype.ptr && !qw_str_eq(stype, "none") && !qw_str_eq(stype, "linear"))
+        return qw_fail(QW_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
+                       (int)(stype.len > 32 ? 32 : stype.len), stype.ptr);
+    if ((!stype.ptr || qw_str_eq(stype, "linear")) && factor > 0.0f && factor != 1.0f)
+        m->rope_freq_scale = 1.0f / factor;
+#undef KEY
+    return QW_OK;
+}
+
+/* --------------------------------------------------------- tensors -- */
+
+static qw_status load_tensors(qw_model *m) {
+    qw_hparams *hp = &m->hp;
+    const int64_t d = hp->n_embd, hd = hp->head_dim, V = hp->n_vocab;
+    const int64_t q_dim = (int64_t)hp->n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
+    qw_status st;
+    if ((st = get_weight(m, "token_embd.weight", d, V, &m->tok_embd)) != QW_OK) return st;
+    if ((st = get_vector(m, "output_norm.weight", d, true, &m->output_norm)) != QW_OK) return st;
+    if (find_tensor(m, "output.weight")) {
+        if ((st = get_weight(m, "output.weight", d, V, &m->output)) != QW_OK) return st;
+        hp->tied_output = false;
+    } else {
+        m->output = m->tok_embd;
+        hp->tied_output = true;
+    }
+    if ((st = get_vector(m, "rope_freqs.weight", hp->rope_dim / 2, false, &m->rope_freqs)) !=
+        QW_OK)
+        return st;
+
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return qw_fail(QW_ERR_OOM, "out of memory for %d layers", hp->n_layer);
+    char name[96];
+#define NAME(fmt) (snprintf(name, sizeof name, "blk.%d." fmt, l), name)
+    for (int l = 0; l < hp->n_layer; l++) {
+        qw_layer *L = &m->layers[l];
+        if ((st = get_vector(m, NAME("attn_norm.weight"), d, true, &L->attn_norm)) != QW_OK ||
+            (st = get_weight(m, NAME("attn_q.weight"), d, q_dim, &L->wq)) != QW_OK ||
+            (st = get_weight(m, NAME("attn_k.weight"), d, kv_dim, &L->wk)) != QW_OK ||
+            (st = get_weight(m, NAME("attn_v.weight"), d, kv_dim, &L->wv)) != QW_OK ||
+            (st = get_weight(m, NAME("attn_output.weight"), q_dim, d, &L->wo)) != QW_OK ||
+            (st = get_vector(m, NAME("ffn_norm.weight"), d, true, &L->ffn_norm)) != QW_OK ||
+            (st = get_weight(m, NAME("ffn_gate.weight"), d, hp->n_ff, &L->w_gate)) != QW_OK ||
+            (st = get_weight(m, NAME("ffn_up.weight"), d, hp->n_ff, &L->w_up)) != QW_OK ||
+            (st = get_weight(m, NAME("ffn_down.weight"), hp->n_ff, d, &L->w_down)) != QW_OK)
+            return st;
+    }
+#undef NAME
+    /* statistics over every tensor of every shard */
+    for (int s = 0; s < m->n_shards; s++) {
+        const qw_gguf *g = m->shards[s];
+        for (uint64_t i = 0; i < g->n_tensors; i++) {
+            const qw_gguf_tensor *t = &g->tensors[i];
+            m->weight_bytes += t->nbytes;
+            m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+            if (t->type < 64) m->type_hist[t->type]++;
+        }
+    }
+    return QW_OK;
+}
+
+qw_status qw_model_init_from_gguf(qw_model *m) {
+    qw_status st = read_hparams(m);
+    if (st != QW_OK) return st;
+    if ((st = qw_tokenizer_load(m->shards[0], &m->tok)) != QW_OK) return st;
+    m->hp.n_vocab = qw_tokenizer_n_vocab(m->tok);
+    uint32_t nv = (uint32_t)m->hp.n_vocab;
+    char key[96];
+    snprintf(key, sizeof key, "%s.vocab_size", m->hp.arch);
+    if ((st = qw_gguf_get_u32(m->shards[0], key, false, &nv)) != QW_OK) return st;
+    if ((int)nv != m->hp.n_vocab)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s = %u but the tokenizer has %d tokens", key, nv,
+                       m->hp.n_vocab);
+    if (m->hp.n_ctx_train <= 0) m->hp.n_ctx_train = 2048;
+    return load_tensors(m);
+}
+
+/* ------------------------------------------------------- public API -- */
+
+static qw_model *model_new(void) { return calloc(1, sizeof(qw_model)); }
+
+void qw_model_free(qw_model *m) {
+    if (!m) return;
+    if (m->layers) {
+        for (int l = 0; l < m->hp.n_layer; l++) {
+            free(m->layers[l].attn_norm);
+            free(m->layers[l].ffn_norm);
+        }
+        free(m->layers);
+    }
+    free(m->output_norm);
+    free(m->rope_freqs);
+    qw_tokenizer_free(m->tok);
+    for (int s = 0; s < m->n_shards; s++) {
+        qw_gguf_free(m->shards[s]);
+        qw_unmap_file(&m->maps[s]);
+    }
+    free(m);
+}
+
+qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out) {
+    *out = NULL;
+    if (!bytes && size) return qw_fail(QW_ERR_INVALID_ARG, "NULL model bytes");
+    qw_model *m = model_new();
+    if (!m) return qw_fail(QW_ERR_OOM, "out of memory");
+    qw_status st = qw_gguf_parse(bytes, size, size, &m->shards[0], NULL);
+    if (st == QW_OK) {
+        m->n_shards = 1;
+        uint32_t n_split = 1;
+        st = qw_gguf_get_u32(m->shards[0], "split.count", false, &n_split);
+        if (st == QW_OK && n_split > 1)
+            st = qw_fail(QW_ERR_INVALID_ARG,
+                         "this is part of a %u-part split model: load it by path", n_split);
+    }
+    if (st == QW_OK) st = qw_model_init_from_gguf(m);
+    if (st != QW_OK) {
+        qw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return QW_OK;
+}
+
+static qw_status load_shard(qw_model *m, const char *path) {
+    int s = m->n_shards;
+    qw_status st = qw_map_file(path, &m->maps[s]);
+    if (st != QW_OK) return st;
+    st = qw_gguf_parse(m->maps[s].data, (size_t)m->maps[s].size, m->maps[s].size, &m->shards[s],
+                       NULL);
+    if (st != QW_OK) {
+        qw_unmap_file(&m->maps[s]);
+        /* keep the parser's message, prefixed with the file */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", qw_last_error());
+        return qw_fail(st, "%s: %s", path, msg);
+    }
+    m->n_shards = s + 1;
+    return QW_OK;
+}
+
+qw_status qw_model_load(const char *path, qw_model **out) {
+    *out = NULL;
+    if (!path) return qw_fail(QW_ERR_INVALID_ARG, "NULL model path");
+    qw_model *m = model_new();
+    if (!m) return qw_fail(QW_ERR_OOM, "out of memory");
+    int n_split = 0;
+    char part[4096];
+    qw_status st;
+    if (qw_gguf_split_path(path, 1, part, sizeof part, &n_split) && n_split > 1) {
+        if (n_split > QW_MAX_SPLITS) {
+            qw_model_free(m);
+            return qw_fail(QW_ERR_UNSUPPORTED, "%d parts is more than %d", n_split, QW_MAX_SPLITS);
+        }
+        st = QW_OK;
+        for (int i = 1; i <= n_split && st == QW_OK; i++) {
+            qw_gguf_split_path(path, i, part, sizeof part, NULL);
+            st = load_shard(m, part);
+            if (st != QW_OK) break;
+            uint32_t no = (uint32_t)(i - 1), cnt = (uint32_t)n_split;
+            const qw_gguf *g = m->shards[i - 1];
+            if ((st = qw_gguf_get_u32(g, "split.no", false, &no)) != QW_OK) break;
+            if ((st = qw_gguf_get_u32(g, "split.count", false, &cnt)) != QW_OK) break;
+            if (no != (uint32_t)(i - 1) || cnt != (uint32_t)n_split)
+                st = qw_fail(QW_ERR_BAD_MODEL, "%s says it is part %u of %u, expected %d of %d",
+                             part, no + 1, cnt, i, n_split);
+        }
+        /* a tensor name may appear in only one part */
+        for (int a = 0; st == QW_OK && a < m->n_shards; a++)
+            for (uint64_t t = 0; st == QW_OK && t < m->shards[a]->n_tensors; t++)
+                for (int b = a + 1; b < m->n_shards; b++) {
+                    qw_str nm = m->shards[a]->tensors[t].name;
+                    char name[256];
+                    snprintf(name, sizeof name, "%.*s", (int)(nm.len > 255 ? 255 : nm.len),
+                             nm.ptr);
+                    if (qw_gguf_find_tensor(m->shards[b], name)) {
+                        st = qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' appears in parts %d and %d",
+                                     name, a + 1, b + 1);
+                        break;
+                    }
+                }
+    } else {
+        st = load_shard(m, path);
+        if (st == QW_OK) {
+            uint32_t cnt = 1;
+            st = qw_gguf_get_u32(m->shards[0], "split.count", false, &cnt);
+            if (st == QW_OK && cnt > 1)
+                st = qw_fail(QW_ERR_BAD_MODEL,
+                             "%s is part of a %u-part split model but its name does not end in "
+                             "-0000N-of-0000M.gguf",
+                             path, cnt);
+        }
+    }
+    if (st == QW_OK) st = qw_model_init_from_gguf(m);
+    if (st != QW_OK) {
+        qw_model_free(m);
+        return st;
+    }
+    *out = m;
+    return QW_OK;
+}
+
+const qw_hparams *qw_model_hparams(const qw_model *m) { return &m->hp; }
+uint64_t qw_model_weight_bytes(const qw_model *m) { return m->weight_bytes; }
+uint64_t qw_model_n_params(const qw_model *m) { return m->n_params; }
+
+/* tokenizer forwards */
+int32_t qw_token_bos(const qw_model *m) { return qw_tokenizer_bos(m->tok); }
+int32_t qw_token_eos(const qw_model *m) { return qw_tokenizer_eos(m->tok); }
+bool qw_model_add_bos(const qw_model *m) { return qw_tokenizer_add_bos(m->tok); }
+int qw_tokenize(const qw_model *m, const char *text, size_t len, bool add_bos, int32_t *out,
+                int cap) {
+    return qw_tokenizer_encode(m->tok, text, len, add_bos, out, cap);
+}
+int qw_token_to_bytes(const qw_model *m, int32_t token, char *out, int cap) {
+    return qw_tokenizer_piece(m->tok, token, out, cap);
+}
+int qw_detok_push(const qw_model *m, qw_detok *st, int32_t token, char *out, int cap) {
+    return qw_tokenizer_detok_push(m->tok, st, token, out, cap);
+}

@@ -1,0 +1,56 @@
+/* The float accumulation order every dot kernel follows.
+ *
+ * Integer parts of a quantized dot product are exact, but the float part
+ * (scales times integer sums, summed over blocks) rounds, and a one-ulp
+ * difference in an activation can flip the rounding of the next quantized
+ * activation; through the KV cache such a flip moves every later logit. To
+ * agree with llama.cpp (our oracle) as closely as possible, the reference
+ * kernels use the float order of llama.cpp's x86 (AVX2/AVX-512) CPU paths,
+ * which are also the natural shape for SIMD kernels on every target:
+ *
+ *   lanes8: 8 float lanes; lane k takes, for every 32-element group, the
+ *           integer sum of elements 4k..4k+3 (times their integer sub-block
+ *           scale, for K-quants) and accumulates it as acc[k] = fma(d, sum,
+ *           acc[k]) once per block (d = weight scale * activation scale);
+ *           finally qw_hsum8. Used by every block type (Q4_0 ... Q8_0,
+ *           IQ4_NL, the K-quants); min terms are summed apart and added last.
+ *   f16:    4 x 16 fma lanes over 64-element steps, then a tree; the tail in
+ *           double (see qw_vec_dot_f16).
+ *
+ * (llama.cpp itself is not uniform: on x86 it repacks Q4_0 matrices whose
+ * row count is a multiple of 8 and then accumulates one block at a time, and
+ * its softmax/SiLU use a SIMD exp approximation. We do not chase those; see
+ * docs/NUMERICS.md for what remains different and how much it shows.)
+ *
+ * fmaf is a single rounding everywhere (C99), so these are bit-reproducible
+ * on any conforming target; SIMD kernels must reproduce exactly this order. */
+#ifndef QW_ACCUM_H
+#define QW_ACCUM_H
+
+#include <math.h>
+
+/* ((a4+a0) + (a6+a2)) + ((a5+a1) + (a7+a3)) */
+static inline float qw_hsum8(const float a[8]) {
+    const float r0 = a[4] + a[0], r1 = a[5] + a[1], r2 = a[6] + a[2], r3 = a[7] + a[3];
+    return (r0 + r2) + (r1 + r3);
+}
+
+/* 16 lanes: halves, then quarters, then pairs (a tree, as AVX-512's reduce) */
+static inline float qw_hsum16(const float a[16]) {
+    float t8[8], t4[4];
+    for (int i = 0; i < 8; i++) t8[i] = a[i + 8] + a[i];
+    for (int i = 0; i < 4; i++) t4[i] = t8[i + 4] + t8[i];
+    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* acc[k] = fma(d, sum of q[e]*y[e] for e in 4k..4k+3, acc[k]) over one
+ * 32-element block; q and y are integer levels. */
+static inline void qw_lanes8_block(float acc[8], const int *q, const signed char *y, float d) {
+    for (int k = 0; k < 8; k++) {
+        int s = q[4 * k] * y[4 * k] + q[4 * k + 1] * y[4 * k + 1] + q[4 * k + 2] * y[4 * k + 2] +
+                q[4 * k + 3] * y[4 * k + 3];
+        acc[k] = fmaf(d, (float)s, acc[k]);
+    }
+}
+
+#endif
