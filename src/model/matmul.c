@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "../quant/kernels.h"
 #include "../quant/types.h"
 
 size_t qw_matmul_scratch(const qw_weight *W, int n_batch) {
@@ -39,15 +40,15 @@ static void matmul_rows(void *arg, int ith, int nth) {
 void qw_matmul(const qw_weight *W, const float *x, int n_batch, float *y, void *scratch,
                qw_pool *pool) {
     const qw_type_traits *t = qw_type_get(W->type);
-    const qw_type_traits *at = qw_type_get(t->vec_dot_type);
+    const qw_from_float_fn quantize = qw_get_quantize_act(t->vec_dot_type);
     const size_t act_row = qw_row_size(t->vec_dot_type, W->n_cols);
     const void *xq = x;
     if (t->vec_dot_type != QW_TYPE_F32) {
         for (int b = 0; b < n_batch; b++)
-            at->from_float_act(x + (size_t)b * W->n_cols, (uint8_t *)scratch + (size_t)b * act_row,
+            quantize(x + (size_t)b * W->n_cols, (uint8_t *)scratch + (size_t)b * act_row,
                            W->n_cols);
         xq = scratch;
     }
-    matmul_job j = {W, xq, act_row, n_batch, y, t->vec_dot};
+    matmul_job j = {W, xq, act_row, n_batch, y, qw_get_vec_dot(W->type)};
     qw_pool_run(pool, matmul_rows, &j);
 }

@@ -1,0 +1,81 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static const qw_kernel_set *g_active;
+static int g_inited;
+
+/* candidates, best first */
+static const qw_kernel_set *candidate(int i) {
+    switch (i) {
+    case 0: return qw_kernels_avx2();
+    case 1: return qw_kernels_neon();
+    case 2: return qw_kernels_wasm_simd128();
+    default: return NULL;
+    }
+}
+#define N_CANDIDATES 3
+
+static void init(void) {
+    if (g_inited) return;
+    g_inited = 1;
+    const char *env = getenv("QW_KERNELS");
+    if (env && *env) {
+        if (qw_kernels_force(env)) return;
+    }
+    for (int i = 0; i < N_CANDIDATES; i++) {
+        const qw_kernel_set *k = candidate(i);
+        if (k) {
+            g_active = k;
+            return;
+        }
+    }
+}
+
+bool qw_kernels_force(const char *name) {
+    g_inited = 1;
+    if (!strcmp(name, "scalar")) {
+        g_active = NULL;
+        return true;
+    }
+    for (int i = 0; i < N_CANDIDATES; i++) {
+        const qw_kernel_set *k = candidate(i);
+        if (k && !strcmp(k->name, name)) {
+            g_active = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *qw_kernel_path(void) {
+    init();
+    return g_active ? g_active->name : "scalar";
+}
+
+qw_vec_dot_fn qw_get_vec_dot(uint32_t type) {
+    init();
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t) return NULL;
+    if (g_active && g_active->vec_dot[type]) return g_active->vec_dot[type];
+    return t->vec_dot;
+}
+
+qw_from_float_fn qw_get_quantize_act(uint32_t type) {
+    init();
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t) return NULL;
+    if (g_active && g_active->quantize_act[type]) return g_active->quantize_act[type];
+    return t->from_float_act;
+}
+
+int qw_kernel_paths(const char **names, int cap) {
+    int n = 0;
+    if (n < cap) names[n++] = "scalar";
+    for (int i = 0; i < N_CANDIDATES; i++) {
+        const qw_kernel_set *k = candidate(i);
+        if (k && n < cap) names[n++] = k->name;
+    }
+    return n;
+}

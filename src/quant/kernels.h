@@ -1,0 +1,43 @@
+/* Kernel sets and run-time dispatch.
+ *
+ * The type table (types.h) holds the scalar reference kernels, which stay
+ * forever. A kernel set is a faster implementation of some of them for one
+ * instruction set; it must give BIT-IDENTICAL results to the reference (same
+ * integer sums, same float operations in the order accum.h fixes), which
+ * tests/c/test_kernels.c checks for every type, path and odd row count.
+ * Entries left NULL fall back to the reference.
+ *
+ * The best set the CPU supports is chosen once, at first use (cpuid on x86,
+ * compile-time on ARM and wasm), so one binary runs on any machine of its
+ * architecture. QW_KERNELS=scalar (or avx2, ...) in the environment forces a
+ * path, as does qw_kernels_force. */
+#ifndef QW_KERNELS_H
+#define QW_KERNELS_H
+
+#include <stdbool.h>
+
+#include "types.h"
+
+typedef struct qw_kernel_set {
+    const char *name; /* "avx2", "neon", "wasm-simd128", ... */
+    qw_vec_dot_fn vec_dot[QW_TYPE_COUNT];          /* weight type -> dot */
+    qw_from_float_fn quantize_act[QW_TYPE_COUNT];  /* activation type -> quantizer */
+} qw_kernel_set;
+
+/* Each returns NULL when the set is not compiled in or the CPU lacks it. */
+const qw_kernel_set *qw_kernels_avx2(void);
+const qw_kernel_set *qw_kernels_neon(void);
+const qw_kernel_set *qw_kernels_wasm_simd128(void);
+
+/* The active path's name ("scalar" when no set applies). */
+const char *qw_kernel_path(void);
+/* Dot / activation quantizer for a type on the active path (never NULL for a
+ * type whose reference has one). */
+qw_vec_dot_fn qw_get_vec_dot(uint32_t type);
+qw_from_float_fn qw_get_quantize_act(uint32_t type);
+/* Selects a path by name ("scalar", "avx2", ...); false if unavailable. */
+bool qw_kernels_force(const char *name);
+/* All paths available on this machine, scalar first; returns the count. */
+int qw_kernel_paths(const char **names, int cap);
+
+#endif
