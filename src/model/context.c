@@ -14,6 +14,7 @@ static void *alloc_floats(size_t n, int *failed) {
 }
 
 qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_context **out) {
+    if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL context out pointer");
     *out = NULL;
     if (!model) return qw_fail(QW_ERR_INVALID_ARG, "NULL model");
     const qw_hparams *hp = &model->hp;
@@ -31,7 +32,9 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     const size_t B = QW_UBATCH, d = (size_t)hp->n_embd;
     const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    const size_t kv_elems = (size_t)hp->n_layer * (size_t)n_ctx * kv_dim;
+    /* in 64 bits: on a 32-bit target (wasm) the product can wrap around size_t */
+    const uint64_t kv64 = (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)kv_dim;
+    const size_t kv_elems = kv64 > SIZE_MAX ? SIZE_MAX : (size_t)kv64;
     int failed = 0;
     c->k_cache = alloc_floats(kv_elems, &failed);
     c->v_cache = alloc_floats(kv_elems, &failed);
@@ -64,8 +67,8 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     if (!c->scratch) failed = 1;
     if (failed) {
         qw_context_free(c);
-        return qw_fail(QW_ERR_OOM, "out of memory for a %d-token context (KV cache %zu MB)", n_ctx,
-                       kv_elems * 2 * sizeof(float) >> 20);
+        return qw_fail(QW_ERR_OOM, "out of memory for a %d-token context (KV cache %llu MB)", n_ctx,
+                       (unsigned long long)(kv64 * 2 * sizeof(float) >> 20));
     }
     *out = c;
     return QW_OK;

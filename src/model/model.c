@@ -96,6 +96,8 @@ static qw_status read_hparams(qw_model *m) {
     if (st != QW_OK) return st;
     if (arch.len >= sizeof hp->arch)
         return qw_fail(QW_ERR_UNSUPPORTED, "architecture name is too long");
+    if (memchr(arch.ptr, '\0', arch.len))
+        return qw_fail(QW_ERR_BAD_MODEL, "general.architecture contains a NUL byte");
     memcpy(hp->arch, arch.ptr, arch.len);
     hp->arch[arch.len] = '\0';
     /* Architectures that share llama's tensor layout and normal RoPE. */
@@ -106,21 +108,18 @@ static qw_status read_hparams(qw_model *m) {
 
     char key[96];
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, hp->arch), key)
-    uint32_t u;
-    if ((st = qw_gguf_get_u32(g, KEY("block_count"), true, &u)) != QW_OK) return st;
-    hp->n_layer = (int)u;
-    if ((st = qw_gguf_get_u32(g, KEY("embedding_length"), true, &u)) != QW_OK) return st;
-    hp->n_embd = (int)u;
-    if ((st = qw_gguf_get_u32(g, KEY("feed_forward_length"), true, &u)) != QW_OK) return st;
-    hp->n_ff = (int)u;
-    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count"), true, &u)) != QW_OK) return st;
-    hp->n_head = (int)u;
-    u = (uint32_t)hp->n_head;
-    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count_kv"), false, &u)) != QW_OK) return st;
-    hp->n_head_kv = (int)u;
+    /* sizes are range-checked as read (u32), before they become ints */
+    uint32_t u, n_layer, n_embd, n_ff, n_head, n_head_kv;
+    if ((st = qw_gguf_get_u32(g, KEY("block_count"), true, &n_layer)) != QW_OK) return st;
+    if ((st = qw_gguf_get_u32(g, KEY("embedding_length"), true, &n_embd)) != QW_OK) return st;
+    if ((st = qw_gguf_get_u32(g, KEY("feed_forward_length"), true, &n_ff)) != QW_OK) return st;
+    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count"), true, &n_head)) != QW_OK) return st;
+    n_head_kv = n_head;
+    if ((st = qw_gguf_get_u32(g, KEY("attention.head_count_kv"), false, &n_head_kv)) != QW_OK)
+        return st;
     u = 0;
     if ((st = qw_gguf_get_u32(g, KEY("context_length"), false, &u)) != QW_OK) return st;
-    hp->n_ctx_train = (int)u;
+    hp->n_ctx_train = u > INT32_MAX ? INT32_MAX : (int)u;
     float f = 1e-5f;
     if ((st = qw_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), false, &f)) != QW_OK)
         return st;
@@ -129,21 +128,25 @@ static qw_status read_hparams(qw_model *m) {
     if ((st = qw_gguf_get_f32(g, KEY("rope.freq_base"), false, &f)) != QW_OK) return st;
     hp->rope_base = f;
 
-    const int64_t max_dim = 1 << 20;
-    if (hp->n_layer < 1 || hp->n_layer > 4096)
-        return qw_fail(QW_ERR_BAD_MODEL, "%s.block_count = %d is out of range", hp->arch,
-                       hp->n_layer);
-    if (hp->n_embd < 1 || hp->n_embd > max_dim || hp->n_ff < 1 || hp->n_ff > max_dim)
-        return qw_fail(QW_ERR_BAD_MODEL, "embedding_length %d / feed_forward_length %d out of range",
-                       hp->n_embd, hp->n_ff);
-    if (hp->n_head < 1 || hp->n_embd % hp->n_head != 0)
+    const uint32_t max_dim = 1 << 20;
+    if (n_layer < 1 || n_layer > 4096)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s.block_count = %u is out of range", hp->arch, n_layer);
+    if (n_embd < 1 || n_embd > max_dim || n_ff < 1 || n_ff > max_dim)
+        return qw_fail(QW_ERR_BAD_MODEL, "embedding_length %u / feed_forward_length %u out of range",
+                       n_embd, n_ff);
+    if (n_head < 1 || n_embd % n_head != 0)
         return qw_fail(QW_ERR_BAD_MODEL,
-                       "%s.attention.head_count = %d does not divide embedding_length %d",
-                       hp->arch, hp->n_head, hp->n_embd);
-    if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
+                       "%s.attention.head_count = %u does not divide embedding_length %u",
+                       hp->arch, n_head, n_embd);
+    if (n_head_kv < 1 || n_head % n_head_kv != 0)
         return qw_fail(QW_ERR_BAD_MODEL,
-                       "%s.attention.head_count_kv = %d does not divide head_count %d", hp->arch,
-                       hp->n_head_kv, hp->n_head);
+                       "%s.attention.head_count_kv = %u does not divide head_count %u", hp->arch,
+                       n_head_kv, n_head);
+    hp->n_layer = (int)n_layer;
+    hp->n_embd = (int)n_embd;
+    hp->n_ff = (int)n_ff;
+    hp->n_head = (int)n_head;
+    hp->n_head_kv = (int)n_head_kv;
     hp->head_dim = hp->n_embd / hp->n_head;
     u = (uint32_t)hp->head_dim;
     if ((st = qw_gguf_get_u32(g, KEY("attention.key_length"), false, &u)) != QW_OK) return st;
@@ -152,10 +155,10 @@ static qw_status read_hparams(qw_model *m) {
                        hp->head_dim);
     u = (uint32_t)hp->head_dim;
     if ((st = qw_gguf_get_u32(g, KEY("rope.dimension_count"), false, &u)) != QW_OK) return st;
+    if (u < 2 || u > (uint32_t)hp->head_dim || u % 2 != 0)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s.rope.dimension_count = %u is invalid for head size %d",
+                       hp->arch, u, hp->head_dim);
     hp->rope_dim = (int)u;
-    if (hp->rope_dim < 2 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2 != 0)
-        return qw_fail(QW_ERR_BAD_MODEL, "%s.rope.dimension_count = %d is invalid for head size %d",
-                       hp->arch, hp->rope_dim, hp->head_dim);
     if (!(hp->rms_eps > 0.0f) || !isfinite(hp->rms_eps) || !(hp->rope_base > 0.0f) ||
         !isfinite(hp->rope_base))
         return qw_fail(QW_ERR_BAD_MODEL, "rms epsilon %g or rope base %g is invalid",
@@ -195,6 +198,10 @@ static qw_status load_tensors(qw_model *m) {
     if ((st = get_vector(m, "rope_freqs.weight", hp->rope_dim / 2, false, &m->rope_freqs)) !=
         QW_OK)
         return st;
+    for (int i = 0; m->rope_freqs && i < hp->rope_dim / 2; i++)
+        if (!(m->rope_freqs[i] > 0.0f))
+            return qw_fail(QW_ERR_BAD_MODEL, "rope_freqs.weight[%d] = %g must be positive", i,
+                           (double)m->rope_freqs[i]);
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return qw_fail(QW_ERR_OOM, "out of memory for %d layers", hp->n_layer);
@@ -267,6 +274,7 @@ void qw_model_free(qw_model *m) {
 }
 
 qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out) {
+    if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL model out pointer");
     *out = NULL;
     if (!bytes && size) return qw_fail(QW_ERR_INVALID_ARG, "NULL model bytes");
     qw_model *m = model_new();
@@ -307,6 +315,7 @@ static qw_status load_shard(qw_model *m, const char *path) {
 }
 
 qw_status qw_model_load(const char *path, qw_model **out) {
+    if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL model out pointer");
     *out = NULL;
     if (!path) return qw_fail(QW_ERR_INVALID_ARG, "NULL model path");
     qw_model *m = model_new();
