@@ -24,6 +24,7 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     if (!c) return qw_fail(QW_ERR_OOM, "out of memory for the context");
     c->model = model;
     c->n_ctx = n_ctx;
+    c->n_ctx_pad = (n_ctx + QW_KV_PAD - 1) / QW_KV_PAD * QW_KV_PAD;
     qw_status st = qw_pool_create(n_threads, &c->pool);
     if (st != QW_OK) {
         free(c);
@@ -33,7 +34,7 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     /* in 64 bits: on a 32-bit target (wasm) the product can wrap around size_t */
-    const uint64_t kv64 = (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)kv_dim;
+    const uint64_t kv64 = (uint64_t)hp->n_layer * (uint64_t)c->n_ctx_pad * (uint64_t)kv_dim;
     const size_t kv_elems = kv64 > SIZE_MAX ? SIZE_MAX : (size_t)kv64;
     int failed = 0;
     c->k_cache = alloc_floats(kv_elems, &failed);
@@ -47,7 +48,7 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     c->proj = alloc_floats(B * d, &failed);
     c->hb = alloc_floats(B * (size_t)hp->n_ff, &failed);
     c->hb2 = alloc_floats(B * (size_t)hp->n_ff, &failed);
-    c->scores = alloc_floats((size_t)qw_pool_size(c->pool) * (size_t)n_ctx, &failed);
+    c->scores = alloc_floats((size_t)qw_pool_size(c->pool) * (size_t)c->n_ctx_pad, &failed);
     /* scratch: the largest quantized activation batch of any weight */
     size_t need = 0;
     const qw_weight *ws[] = {&model->output};
@@ -95,6 +96,17 @@ void qw_context_free(qw_context *c) {
 }
 
 void qw_context_reset(qw_context *c) {
+    /* padded attention reads cache slots past the last position (as zeros
+     * weighted by zero), so used slots are cleared rather than left stale */
+    const qw_hparams *hp = &c->model->hp;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    for (int l = 0; l < hp->n_layer; l++) {
+        float *k = c->k_cache + (size_t)l * c->n_ctx_pad * kv_dim;
+        float *v = c->v_cache + (size_t)l * kv_dim * c->n_ctx_pad;
+        memset(k, 0, (size_t)c->pos * kv_dim * sizeof(float));
+        for (size_t i = 0; i < kv_dim; i++)
+            memset(v + i * c->n_ctx_pad, 0, (size_t)c->pos * sizeof(float));
+    }
     c->pos = 0;
     c->n_logit_rows = 0;
     c->last_n = 0;

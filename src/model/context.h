@@ -7,15 +7,20 @@
 
 /* tokens processed together in one pass of the forward loop */
 #define QW_UBATCH 32
+/* attention key padding (positions past the last token count as masked) */
+#define QW_KV_PAD 32
 
 struct qw_context {
     const qw_model *model;
     int n_ctx;          /* KV cache length */
+    int n_ctx_pad;      /* n_ctx rounded up to QW_KV_PAD: attention runs over
+                           keys padded to a multiple of 32, as llama.cpp does */
     int pos;            /* tokens already in the cache */
     qw_pool *pool;
 
-    float *k_cache;     /* [n_layer][n_ctx][kv_dim] */
-    float *v_cache;     /* [n_layer][n_ctx][kv_dim] */
+    float *k_cache;     /* [n_layer][n_ctx_pad][kv_dim] */
+    float *v_cache;     /* [n_layer][kv_dim][n_ctx_pad]: transposed, so the
+                           weighted sum over positions reads contiguously */
 
     /* scratch for one micro-batch of B <= QW_UBATCH tokens */
     float *x;           /* [B][n_embd]  residual stream */
@@ -27,7 +32,7 @@ struct qw_context {
     float *proj;        /* [B][n_embd]  sublayer output before the residual add */
     float *hb;          /* [B][n_ff]    gate, then silu(gate)*up */
     float *hb2;         /* [B][n_ff]    up */
-    float *scores;      /* [n_threads][n_ctx] attention weights */
+    float *scores;      /* [n_threads][n_ctx_pad] attention weights */
     void *scratch;      /* quantized activations, see qw_matmul_scratch */
 
     float *logits;      /* [n_logit_rows][n_vocab] */

@@ -11,15 +11,21 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/vexp.h"
+#include "../quant/accum.h"
 #include "../quant/types.h"
 #include "context.h"
 #include "matmul.h"
 
-/* y = x / rms(x) * w. The mean square is summed in double. */
+/* y = x / rms(x) * w. The squares are summed in double; the mean is rounded
+ * to float before eps is added (llama.cpp's order: adding eps in double
+ * instead moves the scale by an ulp on some rows, enough to flip a Q8
+ * rounding downstream). */
 static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
     double ss = 0.0;
     for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
-    const float scale = 1.0f / sqrtf((float)(ss / n + eps));
+    const float mean = (float)(ss / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
     for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
@@ -39,8 +45,10 @@ static void rope(float *v, int pos, const qw_model *m) {
         const int a = hp->rope_neox ? i : 2 * i;
         const int b = hp->rope_neox ? i + nd / 2 : 2 * i + 1;
         const float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
+        /* one fused multiply-add each, in llama.cpp's (compiler-contracted)
+         * form: bit-identical rotations, measured on its intermediates */
+        v[a] = fmaf(x0, c, -(x1 * s));
+        v[b] = fmaf(x0, s, x1 * c);
         theta *= theta_scale;
     }
 }
@@ -50,11 +58,19 @@ static void rope(float *v, int pos, const qw_model *m) {
 typedef struct {
     qw_context *c;
     int layer;
-    int B;      /* tokens in the micro-batch */
-    int pos0;   /* position of the first */
+    int B;       /* tokens in the micro-batch */
+    int pos0;    /* position of the first */
+    int batched; /* the decode call has >= 2 tokens (see below) */
 } attn_job;
 
-/* One (token, head) pair: causal softmax(q·K / sqrt(hd)) · V over the cache. */
+/* One (token, head) pair: causal softmax(q·K / sqrt(hd)) · V over the cache.
+ *
+ * Keys are padded to a multiple of QW_KV_PAD; padded and future positions are
+ * masked (-inf, weight 0). The float order is llama.cpp's, so that our logits
+ * agree with it bit for bit where its matmuls do (docs/NUMERICS.md): q·k
+ * always in steps64 order; the softmax with qw_vexpf over 16-lane chunks, its
+ * sum in double; the weighted sum of V in lanes16 order when the decode call
+ * is a batch and steps64 for a single token. */
 static void attend(const attn_job *j, int b, int h, float *att) {
     const qw_context *c = j->c;
     const qw_hparams *hp = &c->model->hp;
@@ -62,45 +78,58 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     const int kv_dim = hp->n_head_kv * hd;
     const int kvh = h / (hp->n_head / hp->n_head_kv); /* grouped-query: shared kv head */
     const int n_pos = j->pos0 + b + 1;                /* keys visible to this token */
-    const float *q = c->q + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
-    const size_t layer_off = (size_t)j->layer * c->n_ctx * kv_dim;
-    const float *kc = c->k_cache + layer_off + (size_t)kvh * hd;        /* [n_ctx][kv_dim] */
-    const float *vc = c->v_cache + layer_off + (size_t)kvh * hd;
+    const int n_kv = (j->pos0 + j->B + QW_KV_PAD - 1) / QW_KV_PAD * QW_KV_PAD; /* padded */
+    const float *q = c->q + (size_t)b * hp->n_head * hd + (size_t)h * hd;  /* [hd] */
+    const float *kc = c->k_cache + (size_t)j->layer * c->n_ctx_pad * kv_dim +
+                      (size_t)kvh * hd;                                  /* [n_ctx_pad][kv_dim] */
+    const float *vt = c->v_cache + (size_t)j->layer * kv_dim * c->n_ctx_pad +
+                      (size_t)kvh * hd * c->n_ctx_pad;                  /* [hd][n_ctx_pad] */
     const float scale = 1.0f / sqrtf((float)hd);
 
     float max = -INFINITY;
-    for (int t = 0; t < n_pos; t++) {
-        const float *k = kc + (size_t)t * kv_dim;
-        float s = 0.0f;
-        for (int i = 0; i < hd; i++) s += q[i] * k[i];
-        att[t] = s * scale;
+    for (int t = 0; t < n_kv; t++) {
+        att[t] = t < n_pos ? qw_dot_f32_steps64(q, kc + (size_t)t * kv_dim, hd) * scale : -INFINITY;
         if (att[t] > max) max = att[t];
     }
     double sum = 0.0;
-    for (int t = 0; t < n_pos; t++) {
+    int t = 0;
+    for (; t + 15 < n_kv; t += 16) {
+        for (int i = t; i < t + 16; i++) att[i] = qw_vexpf(att[i] - max);
+        sum += (double)qw_hsum16(att + t);
+    }
+    for (; t < n_kv; t++) {
         att[t] = expf(att[t] - max);
-        sum += att[t];
+        sum += (double)att[t];
     }
     const float inv = (float)(1.0 / sum);
+    for (t = 0; t < n_kv; t++) att[t] *= inv;
+
     float *out = c->att_out + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int t = 0; t < n_pos; t++) {
-        const float *v = vc + (size_t)t * kv_dim;
-        const float a = att[t] * inv;
-        for (int i = 0; i < hd; i++) out[i] += a * v[i];
+    for (int i = 0; i < hd; i++) {
+        const float *v = vt + (size_t)i * c->n_ctx_pad; /* value i at every position */
+        out[i] = j->batched ? qw_dot_f32_lanes16(att, v, n_kv) : qw_dot_f32_steps64(att, v, n_kv);
     }
 }
 
 static void attention_worker(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     const int n_head = j->c->model->hp.n_head;
-    float *att = j->c->scores + (size_t)ith * j->c->n_ctx;
+    float *att = j->c->scores + (size_t)ith * j->c->n_ctx_pad;
     for (int idx = ith; idx < j->B * n_head; idx += nth) attend(j, idx / n_head, idx % n_head, att);
+}
+
+/* SiLU(gate) * up, in place in gate: 16-element chunks use qw_vexpf, the
+ * tail libm expf (llama.cpp's split). */
+static void swiglu(float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 15 < n; i += 16)
+        for (int k = i; k < i + 16; k++) gate[k] = gate[k] / (1.0f + qw_vexpf(-gate[k])) * up[k];
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
 /* --------------------------------------------------------- layers -- */
 
-static void forward_layer(qw_context *c, int l, int B, int pos0) {
+static void forward_layer(qw_context *c, int l, int B, int pos0, int batched) {
     const qw_model *m = c->model;
     const qw_hparams *hp = &m->hp;
     const qw_layer *L = &m->layers[l];
@@ -113,16 +142,16 @@ static void forward_layer(qw_context *c, int l, int B, int pos0) {
     qw_matmul(&L->wq, c->xb, B, c->q, c->scratch, c->pool); /* [B][q_dim] */
     qw_matmul(&L->wk, c->xb, B, c->k, c->scratch, c->pool); /* [B][kv_dim] */
     qw_matmul(&L->wv, c->xb, B, c->v, c->scratch, c->pool); /* [B][kv_dim] */
-    const size_t layer_off = (size_t)l * c->n_ctx * kv_dim;
+    const size_t k_off = (size_t)l * c->n_ctx_pad * kv_dim, v_off = (size_t)l * kv_dim * c->n_ctx_pad;
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < hp->n_head; h++) rope(c->q + (size_t)b * q_dim + (size_t)h * hd, pos0 + b, m);
         for (int h = 0; h < hp->n_head_kv; h++) rope(c->k + (size_t)b * kv_dim + (size_t)h * hd, pos0 + b, m);
-        memcpy(c->k_cache + layer_off + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim,
+        memcpy(c->k_cache + k_off + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim,
                (size_t)kv_dim * sizeof(float));
-        memcpy(c->v_cache + layer_off + (size_t)(pos0 + b) * kv_dim, c->v + (size_t)b * kv_dim,
-               (size_t)kv_dim * sizeof(float));
+        for (int i = 0; i < kv_dim; i++) /* V transposed: [kv_dim][n_ctx_pad] */
+            c->v_cache[v_off + (size_t)i * c->n_ctx_pad + (size_t)(pos0 + b)] = c->v[(size_t)b * kv_dim + i];
     }
-    attn_job aj = {c, l, B, pos0};
+    attn_job aj = {c, l, B, pos0, batched};
     qw_pool_run(c->pool, attention_worker, &aj);
     qw_matmul(&L->wo, c->att_out, B, c->proj, c->scratch, c->pool); /* [B][d] */
     for (size_t i = 0; i < (size_t)B * d; i++) c->x[i] += c->proj[i];
@@ -132,17 +161,15 @@ static void forward_layer(qw_context *c, int l, int B, int pos0) {
         rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)b * d, L->ffn_norm, d, hp->rms_eps);
     qw_matmul(&L->w_gate, c->xb, B, c->hb, c->scratch, c->pool); /* [B][n_ff] */
     qw_matmul(&L->w_up, c->xb, B, c->hb2, c->scratch, c->pool);  /* [B][n_ff] */
-    for (size_t i = 0; i < (size_t)B * hp->n_ff; i++) {
-        const float g = c->hb[i];
-        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
-    }
+    for (int b = 0; b < B; b++)
+        swiglu(c->hb + (size_t)b * hp->n_ff, c->hb2 + (size_t)b * hp->n_ff, hp->n_ff);
     qw_matmul(&L->w_down, c->hb, B, c->proj, c->scratch, c->pool); /* [B][d] */
     for (size_t i = 0; i < (size_t)B * d; i++) c->x[i] += c->proj[i];
 }
 
 /* Runs B tokens; writes logits of rows [first_logit, B) to `logits`. */
-static void forward_batch(qw_context *c, const int32_t *tokens, int B, int first_logit,
-                          float *logits) {
+static void forward_batch(qw_context *c, const int32_t *tokens, int B, int batched,
+                          int first_logit, float *logits) {
     const qw_model *m = c->model;
     const qw_hparams *hp = &m->hp;
     const int d = hp->n_embd;
@@ -150,7 +177,7 @@ static void forward_batch(qw_context *c, const int32_t *tokens, int B, int first
     for (int b = 0; b < B; b++) /* embedding lookup: dequantize one row */
         et->to_float((const uint8_t *)m->tok_embd.data + (size_t)tokens[b] * m->tok_embd.row_bytes,
                      c->x + (size_t)b * d, d);
-    for (int l = 0; l < hp->n_layer; l++) forward_layer(c, l, B, c->pos);
+    for (int l = 0; l < hp->n_layer; l++) forward_layer(c, l, B, c->pos, batched);
     c->pos += B;
     if (first_logit >= B) return;
     const int nl = B - first_logit;
@@ -182,9 +209,9 @@ qw_status qw_decode(qw_context *c, const int32_t *tokens, int n, bool all_logits
     for (int i0 = 0; i0 < n; i0 += QW_UBATCH) {
         const int B = n - i0 < QW_UBATCH ? n - i0 : QW_UBATCH;
         if (all_logits)
-            forward_batch(c, tokens + i0, B, 0, c->logits + (size_t)i0 * n_vocab);
+            forward_batch(c, tokens + i0, B, n > 1, 0, c->logits + (size_t)i0 * n_vocab);
         else
-            forward_batch(c, tokens + i0, B, i0 + B == n ? B - 1 : B, c->logits);
+            forward_batch(c, tokens + i0, B, n > 1, i0 + B == n ? B - 1 : B, c->logits);
     }
     c->logits_all = all_logits;
     c->last_n = n;

@@ -49,6 +49,6 @@ void qw_matmul(const qw_weight *W, const float *x, int n_batch, float *y, void *
                            W->n_cols);
         xq = scratch;
     }
-    matmul_job j = {W, xq, act_row, n_batch, y, qw_get_vec_dot(W->type)};
+    matmul_job j = {W, xq, act_row, n_batch, y, qw_get_vec_dot_rows(W->type, W->n_rows)};
     qw_pool_run(pool, matmul_rows, &j);
 }

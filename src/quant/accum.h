@@ -14,13 +14,16 @@
  *           acc[k]) once per block (d = weight scale * activation scale);
  *           finally qw_hsum8. Used by every block type (Q4_0 ... Q8_0,
  *           IQ4_NL, the K-quants); min terms are summed apart and added last.
+ *   serial: one accumulator, acc = fma((float)block_sum, d, acc) per block.
+ *           Q4_0 matrices whose row count is a multiple of 8 (llama.cpp
+ *           interleaves those 8 rows at a time on x86 and sums each row
+ *           this way); other Q4_0 matrices use lanes8. The type table's
+ *           vec_dot_rows8 entry holds it; qw_get_vec_dot_rows picks it.
  *   f16:    4 x 16 fma lanes over 64-element steps, then a tree; the tail in
  *           double (see qw_vec_dot_f16).
  *
- * (llama.cpp itself is not uniform: on x86 it repacks Q4_0 matrices whose
- * row count is a multiple of 8 and then accumulates one block at a time, and
- * its softmax/SiLU use a SIMD exp approximation. We do not chase those; see
- * docs/NUMERICS.md for what remains different and how much it shows.)
+ * Where these orders come from, and what they buy (bit-identical logits on
+ * every reference file), is in docs/NUMERICS.md.
  *
  * fmaf is a single rounding everywhere (C99), so these are bit-reproducible
  * on any conforming target; SIMD kernels must reproduce exactly this order. */
@@ -41,6 +44,36 @@ static inline float qw_hsum16(const float a[16]) {
     for (int i = 0; i < 8; i++) t8[i] = a[i + 8] + a[i];
     for (int i = 0; i < 4; i++) t4[i] = t8[i + 4] + t8[i];
     return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* F32 dot products in the attention, in the two orders llama.cpp uses:
+ * steps64 (single-token steps, its vec_dot_f32 on AVX-512): 4 x 16 fma lanes
+ * over 64-element steps, added 0+2, 1+3, 0+1, a 16-lane tree, then the tail
+ * one product at a time in float (unlike the F16 dot, whose tail is double;
+ * measured against the references); lanes16 (prompt batches, its tiled GEMM): 16 fma lanes over the
+ * whole length (a multiple of 16), then a 16-lane tree. */
+static inline float qw_dot_f32_steps64(const float *a, const float *b, int n) {
+    const int np = n & ~63;
+    float acc[4][16] = {{0}};
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++)
+                acc[j][l] = fmaf(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < 16; l++) {
+        acc[0][l] += acc[2][l];
+        acc[1][l] += acc[3][l];
+        acc[0][l] += acc[1][l];
+    }
+    float sum = np ? qw_hsum16(acc[0]) : 0.0f;
+    for (int i = np; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static inline float qw_dot_f32_lanes16(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    for (int i = 0; i < n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+    return qw_hsum16(acc);
 }
 
 /* acc[k] = fma(d, sum of q[e]*y[e] for e in 4k..4k+3, acc[k]) over one

@@ -62,6 +62,15 @@ qw_vec_dot_fn qw_get_vec_dot(uint32_t type) {
     return t->vec_dot;
 }
 
+qw_vec_dot_fn qw_get_vec_dot_rows(uint32_t type, int64_t n_rows) {
+    init();
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t) return NULL;
+    if (n_rows % 8 != 0 || !t->vec_dot_rows8) return qw_get_vec_dot(type);
+    if (g_active && g_active->vec_dot_rows8[type]) return g_active->vec_dot_rows8[type];
+    return t->vec_dot_rows8;
+}
+
 qw_from_float_fn qw_get_quantize_act(uint32_t type) {
     init();
     const qw_type_traits *t = qw_type_get(type);

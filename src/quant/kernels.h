@@ -21,6 +21,7 @@
 typedef struct qw_kernel_set {
     const char *name; /* "avx2", "neon", "wasm-simd128", ... */
     qw_vec_dot_fn vec_dot[QW_TYPE_COUNT];          /* weight type -> dot */
+    qw_vec_dot_fn vec_dot_rows8[QW_TYPE_COUNT];    /* see types.h vec_dot_rows8 */
     qw_from_float_fn quantize_act[QW_TYPE_COUNT];  /* activation type -> quantizer */
 } qw_kernel_set;
 
@@ -35,6 +36,9 @@ const char *qw_kernel_path(void);
  * type whose reference has one). */
 qw_vec_dot_fn qw_get_vec_dot(uint32_t type);
 qw_from_float_fn qw_get_quantize_act(uint32_t type);
+/* The dot for a whole matrix of this type with n_rows rows (the type table's
+ * vec_dot_rows8 where it applies, else qw_get_vec_dot). */
+qw_vec_dot_fn qw_get_vec_dot_rows(uint32_t type, int64_t n_rows);
 /* Selects a path by name ("scalar", "avx2", ...); false if unavailable. */
 bool qw_kernels_force(const char *name);
 /* All paths available on this machine, scalar first; returns the count. */

@@ -134,6 +134,22 @@ void qw_quantize_row_q4_0(const float *x, void *vy, int64_t n) {
     }
 }
 
+/* serial order (accum.h): Q4_0 matrices with a multiple of 8 rows */
+void qw_vec_dot_q4_0_serial(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        int sumi = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            sumi += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j];
+            sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK4_0 / 2];
+        }
+        acc = fmaf((float)sumi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d), acc);
+    }
+    *s = acc;
+}
+
 void qw_vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;

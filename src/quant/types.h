@@ -54,6 +54,9 @@ typedef struct qw_type_traits {
     qw_from_float_fn from_float;
     qw_vec_dot_fn vec_dot; /* NULL for activation-only types */
     qw_row_finite_fn row_finite;
+    /* the dot for matrices whose row count is a multiple of 8, when it must
+     * differ (Q4_0 only: see "serial" in accum.h); NULL = vec_dot */
+    qw_vec_dot_fn vec_dot_rows8;
     /* how activations are converted into this type when it is a
      * vec_dot_type (may differ from from_float, which writes weights) */
     qw_from_float_fn from_float_act;
@@ -99,6 +102,7 @@ void qw_dequantize_row_q8_K(const void *x, float *y, int64_t n);
 void qw_quantize_row_q8_K(const float *x, void *y, int64_t n);
 bool qw_row_finite_q8_1(const void *x, int64_t n);
 void qw_quantize_act_q8_0(const float *x, void *y, int64_t n);
+void qw_vec_dot_q4_0_serial(int64_t n, float *s, const void *x, const void *y);
 void qw_quantize_act_q8_1(const float *x, void *y, int64_t n);
 bool qw_row_finite_q8_K(const void *x, int64_t n);
 

@@ -1,0 +1,528 @@
+/* Every SIMD kernel set against the scalar reference, bit for bit.
+ *
+ * Generic: it asks qw_kernel_paths() which sets this machine has (avx2,
+ * neon, wasm-simd128, ...) and, for each one other than scalar:
+ *
+ *  (a) vec_dot of every type in the table that has one, on random rows
+ *      (fixed seeds) at several lengths (1, 2, 3, 7, ... blocks; odd element
+ *      counts for the float types), weights drawn as reference-quantized
+ *      Gaussian / outlier / mostly-zero data and as random bytes with normal,
+ *      extreme (0, subnormal, 65504, negative) and all-zero blocks;
+ *      activations reference-quantized from floats and as raw random blocks.
+ *      The result must be the same float bit for bit (two NaNs count as
+ *      equal: their payloads are not specified).
+ *  (b) quantize_act of every activation type, on float rows with outliers,
+ *      ties, zeros, subnormals, huge values, Inf and NaN: the output bytes
+ *      must equal the reference's.
+ *  (c) qw_matmul on hand-built weights with 1, 3, 7 and 37 rows, batches of
+ *      1..5 and pools of 1..4 threads under every path (scalar included):
+ *      outputs identical to scalar with one thread.
+ *
+ * Contract the kernels may rely on (and the data here respects): quantized
+ * activation bytes are in -127..127, as every activation quantizer writes.
+ *
+ * Prints, per path and type, whether the set has its own kernel and how many
+ * checks ran. */
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qw_test.h"
+#include "core/pool.h"
+#include "model/matmul.h"
+#include "model/model.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+#include "quant/kernels.h"
+#include "quant/types.h"
+
+/* ======================================================================== */
+/* random numbers (splitmix64; Box-Muller)                                  */
+/* ======================================================================== */
+
+static uint64_t g_rng;
+
+static void rng_seed(uint64_t s) { g_rng = s * 0x9e3779b97f4a7c15ULL + 0x1234567ULL; }
+
+static uint64_t rng_u64(void) {
+    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double rng_unif(void) { return (double)(rng_u64() >> 11) * (1.0 / 9007199254740992.0); }
+
+/* uniform integer in lo..hi */
+static int rng_int(int lo, int hi) { return lo + (int)(rng_u64() % (uint64_t)(hi - lo + 1)); }
+
+static float rng_gauss(void) {
+    double u = rng_unif(), v = rng_unif();
+    if (u < 1e-300) u = 1e-300;
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* ======================================================================== */
+/* comparison                                                               */
+/* ======================================================================== */
+
+static bool same_float(float a, float b) {
+    if (a != a && b != b) return true;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static bool same_floats(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!same_float(a[i], b[i])) return false;
+    return true;
+}
+
+/* ======================================================================== */
+/* float inputs                                                             */
+/* ======================================================================== */
+
+enum {
+    F_GAUSS,    /* N(0,1) */
+    F_OUTLIER,  /* N(0,1) with 2% of values x1000 */
+    F_SPARSE,   /* mostly exact zeros, some all-zero 32-blocks */
+    F_WIDE,     /* N(0,1) * 2^U(-40,40): wide dynamic range */
+    F_TINY,     /* subnormal and near-FLT_MIN magnitudes */
+    F_HUGE,     /* ~1e30: products overflow */
+    F_TIES,     /* halves of integers, |x| <= 127, first of every 32 = +-127 */
+    F_SPECIAL,  /* Gaussian with Inf, -Inf, NaNs (several payloads), -0 */
+    F_SMALLAMAX,/* |x| ~ 1e-37: 127/amax overflows to Inf */
+    F_MODES
+};
+
+static const char *const F_NAMES[F_MODES] = {"gauss", "outlier", "sparse", "wide", "tiny",
+                                             "huge",  "ties",    "special", "smallamax"};
+
+static float special_value(void) {
+    static const uint32_t bits[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+                                    0x7f800001u, 0x7fa5a5a5u, 0x80000000u, 0x00000001u};
+    return qw_bits_f32(bits[rng_u64() % (sizeof bits / sizeof bits[0])]);
+}
+
+static void fill_floats(float *x, int64_t n, int mode) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = rng_gauss();
+        switch (mode) {
+        case F_GAUSS: x[i] = g; break;
+        case F_OUTLIER: x[i] = rng_unif() < 0.02 ? g * 1000.0f : g; break;
+        case F_SPARSE: x[i] = ((i / 32) % 3 == 1 || rng_unif() < 0.8) ? 0.0f : g; break;
+        case F_WIDE: x[i] = ldexpf(g, rng_int(-40, 40)); break;
+        case F_TINY: x[i] = rng_unif() < 0.5 ? g * 1e-39f : g * 2e-38f; break;
+        case F_HUGE: x[i] = g * 1e30f; break;
+        case F_TIES:
+            if (i % 32 == 0) x[i] = rng_unif() < 0.5 ? 127.0f : -127.0f;
+            else if (rng_unif() < 0.05) x[i] = -x[i - i % 32]; /* same magnitude, other sign */
+            else x[i] = (float)rng_int(-254, 254) * 0.5f;
+            break;
+        case F_SPECIAL: x[i] = rng_unif() < 0.03 ? special_value() : g; break;
+        case F_SMALLAMAX: x[i] = rng_unif() < 0.3 ? 0.0f : g * 1e-37f; break;
+        default: x[i] = g; break;
+        }
+    }
+}
+
+/* ======================================================================== */
+/* weight rows                                                              */
+/* ======================================================================== */
+
+/* where the fp16 scales of each block type live (all other bytes are free) */
+typedef struct {
+    uint32_t type;
+    int n_half;
+    size_t half_off[2];
+} block_layout;
+
+static const block_layout LAYOUTS[] = {
+    {QW_TYPE_Q4_0, 1, {offsetof(block_q4_0, d)}},
+    {QW_TYPE_Q4_1, 2, {offsetof(block_q4_1, d), offsetof(block_q4_1, m)}},
+    {QW_TYPE_Q5_0, 1, {offsetof(block_q5_0, d)}},
+    {QW_TYPE_Q5_1, 2, {offsetof(block_q5_1, d), offsetof(block_q5_1, m)}},
+    {QW_TYPE_Q8_0, 1, {offsetof(block_q8_0, d)}},
+    {QW_TYPE_IQ4_NL, 1, {offsetof(block_iq4_nl, d)}},
+    {QW_TYPE_Q2_K, 2, {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)}},
+    {QW_TYPE_Q3_K, 1, {offsetof(block_q3_K, d)}},
+    {QW_TYPE_Q4_K, 2, {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)}},
+    {QW_TYPE_Q5_K, 2, {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)}},
+    {QW_TYPE_Q6_K, 1, {offsetof(block_q6_K, d)}},
+    {QW_TYPE_IQ4_XS, 1, {offsetof(block_iq4_xs, d)}},
+};
+
+static const block_layout *find_layout(uint32_t type) {
+    for (size_t i = 0; i < sizeof LAYOUTS / sizeof LAYOUTS[0]; i++)
+        if (LAYOUTS[i].type == type) return &LAYOUTS[i];
+    return NULL;
+}
+
+static void put_half(uint8_t *p, uint16_t h) { memcpy(p, &h, sizeof h); }
+
+/* a finite fp16 scale: mostly moderate, either sign */
+static uint16_t normal_half(void) {
+    float v = ldexpf((float)(0.5 + rng_unif()), rng_int(-12, 0));
+    return qw_fp32_to_fp16(rng_unif() < 0.2 ? -v : v);
+}
+
+static uint16_t extreme_half(void) {
+    static const uint16_t h[] = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3c00, 0x1000};
+    return h[rng_u64() % (sizeof h / sizeof h[0])];
+}
+
+enum {
+    W_QUANT_GAUSS,   /* reference quantizer on N(0,1) */
+    W_QUANT_OUTLIER, /* reference quantizer on outliers / sparse data */
+    W_RAW,           /* random bytes, moderate scales */
+    W_RAW_EXTREME,   /* random bytes, extreme scales */
+    W_RAW_ZEROS,     /* random bytes with all-zero blocks */
+    W_MODES
+};
+
+/* One row of n elements of `type`. Float types take float data by mode. */
+static void make_weight_row(uint32_t type, void *row, int64_t n, int mode, float *tmp) {
+    const qw_type_traits *t = qw_type_get(type);
+    const size_t bytes = qw_row_size(type, n);
+    uint8_t *r = row;
+    if (t->blck_size == 1) {
+        static const int fmode[W_MODES] = {F_GAUSS, F_OUTLIER, F_WIDE, F_TINY, F_SPARSE};
+        fill_floats(tmp, n, fmode[mode]);
+        t->from_float(tmp, row, n);
+        return;
+    }
+    if (mode == W_QUANT_GAUSS || mode == W_QUANT_OUTLIER) {
+        fill_floats(tmp, n, mode == W_QUANT_GAUSS ? F_GAUSS : (rng_unif() < 0.5 ? F_OUTLIER : F_SPARSE));
+        t->from_float(tmp, row, n);
+        return;
+    }
+    for (size_t i = 0; i < bytes; i++) r[i] = (uint8_t)rng_u64();
+    const block_layout *L = find_layout(type);
+    const int64_t nb = n / t->blck_size;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = r + (size_t)b * t->type_size;
+        if (mode == W_RAW_ZEROS && rng_unif() < 0.4) {
+            memset(blk, 0, t->type_size);
+            continue;
+        }
+        for (int k = 0; L && k < L->n_half; k++)
+            put_half(blk + L->half_off[k], mode == W_RAW_EXTREME ? extreme_half() : normal_half());
+    }
+}
+
+/* ======================================================================== */
+/* activation rows                                                          */
+/* ======================================================================== */
+
+enum { A_QUANT_GAUSS, A_QUANT_OUTLIER, A_RAW, A_MODES };
+
+static void fill_raw_q8(int8_t *qs, int n) {
+    for (int j = 0; j < n; j++) qs[j] = (int8_t)rng_int(-127, 127);
+}
+
+/* One activation row of n elements of `type` (a vec_dot_type). */
+static void make_act_row(uint32_t type, void *row, int64_t n, int mode, float *tmp) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (mode != A_RAW || t->blck_size == 1) {
+        static const int fmode[A_MODES] = {F_GAUSS, F_OUTLIER, F_WIDE};
+        fill_floats(tmp, n, fmode[mode]);
+        if (type == QW_TYPE_F32) memcpy(row, tmp, (size_t)n * sizeof(float));
+        else t->from_float_act(tmp, row, n);
+        return;
+    }
+    const int64_t nb = n / t->blck_size;
+    if (type == QW_TYPE_Q8_0) {
+        block_q8_0 *y = row;
+        for (int64_t b = 0; b < nb; b++) {
+            y[b].d = rng_unif() < 0.2 ? extreme_half() : normal_half();
+            fill_raw_q8(y[b].qs, QK8_0);
+        }
+    } else if (type == QW_TYPE_Q8_1) {
+        block_q8_1 *y = row;
+        for (int64_t b = 0; b < nb; b++) {
+            y[b].d = rng_unif() < 0.2 ? extreme_half() : normal_half();
+            y[b].s = rng_unif() < 0.2 ? extreme_half() : normal_half();
+            fill_raw_q8(y[b].qs, QK8_1);
+        }
+    } else if (type == QW_TYPE_Q8_K) {
+        block_q8_K *y = row;
+        for (int64_t b = 0; b < nb; b++) {
+            y[b].d = ldexpf(rng_gauss(), rng_int(-30, 30));
+            fill_raw_q8(y[b].qs, QK_K);
+            for (int g = 0; g < QK_K / 16; g++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++) s += y[b].qs[16 * g + l];
+                y[b].bsums[g] = (int16_t)s;
+            }
+        }
+    } else {
+        fill_floats(tmp, n, F_GAUSS);
+        t->from_float_act(tmp, row, n);
+    }
+}
+
+/* Float types: weights +-2^60 in pairs that cancel exactly, small values in
+ * between, activations 1. A sum in double then depends on which small values
+ * were absorbed by a huge partial sum, i.e. on the order of the additions,
+ * and the difference survives the final rounding to float. */
+static void make_cancel_rows(uint32_t type, void *w, void *a, int64_t n, float *tmp, int variant) {
+    const qw_type_traits *t = qw_type_get(type);
+    const qw_type_traits *ta = qw_type_get(t->vec_dot_type);
+    const float H = 1152921504606846976.0f; /* 2^60 */
+    for (int64_t i = 0; i < n; i++) {
+        if (variant % 2 == 0) { /* pairs 5 apart, small values between */
+            if (i % 10 == 0 && i + 5 < n) tmp[i] = rng_unif() < 0.5 ? H : -H;
+            else if (i % 10 == 5) tmp[i] = -tmp[i - 5];
+            else tmp[i] = rng_gauss();
+        } else { /* runs of 32 small values, then 32 huge ones cancelling in pairs */
+            if ((i / 32) % 2 == 0 || (i % 2 == 0 && i + 1 >= n)) tmp[i] = rng_gauss();
+            else if (i % 2 == 0) tmp[i] = rng_unif() < 0.5 ? H : -H;
+            else tmp[i] = -tmp[i - 1];
+        }
+    }
+    t->from_float(tmp, w, n);
+    for (int64_t i = 0; i < n; i++) tmp[i] = 1.0f;
+    if (t->vec_dot_type == QW_TYPE_F32) memcpy(a, tmp, (size_t)n * sizeof(float));
+    else ta->from_float_act(tmp, a, n);
+}
+
+/* ======================================================================== */
+/* per path / type bookkeeping                                              */
+/* ======================================================================== */
+
+#define MAX_PATHS 8
+
+typedef struct {
+    int own_dot;  /* the set has its own vec_dot for this type */
+    int own_act;  /* ... its own quantize_act */
+    long dots;    /* vec_dot checks */
+    long acts;    /* quantize_act checks (activation types) */
+    long matmuls; /* matmul output comparisons */
+} counts;
+
+static counts g_counts[MAX_PATHS][QW_TYPE_COUNT];
+
+/* ======================================================================== */
+/* (a) vec_dot                                                              */
+/* ======================================================================== */
+
+/* rows8: the variant for matrices with a multiple of 8 rows (types.h) */
+static void test_vec_dot(int pi, const char *path, uint32_t type, bool rows8) {
+    const qw_type_traits *t = qw_type_get(type);
+    const qw_type_traits *ta = qw_type_get(t->vec_dot_type);
+    if (!qw_kernels_force(path)) {
+        CHECKF(0, "path %s listed but cannot be forced", path);
+        return;
+    }
+    const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
+    const qw_vec_dot_fn fn = rows8 ? qw_get_vec_dot_rows(type, 8) : qw_get_vec_dot(type);
+    if (!rows8) g_counts[pi][type].own_dot = fn != t->vec_dot;
+    if (fn == ref) return; /* falls back to the reference itself */
+
+    static const int64_t block_lens[] = {1, 2, 3, 7, 8, 17, 33};
+    static const int64_t float_lens[] = {1, 2, 3, 7, 8, 15, 31, 32, 33, 63, 64, 65,
+                                         127, 128, 129, 255, 300, 1000, 4113};
+    const bool is_float = t->blck_size == 1;
+    const size_t nlen = is_float ? sizeof float_lens / sizeof float_lens[0]
+                                 : sizeof block_lens / sizeof block_lens[0];
+    for (size_t li = 0; li < nlen; li++) {
+        const int64_t n = is_float ? float_lens[li] : block_lens[li] * t->blck_size;
+        float *tmp = malloc((size_t)n * sizeof(float));
+        void *w = malloc(qw_row_size(type, n));
+        void *a = malloc(qw_row_size(t->vec_dot_type, n));
+        const int reps = is_float ? 3 : (t->blck_size == QK_K ? 2 : 4);
+        for (int wm = 0; wm < W_MODES; wm++)
+            for (int am = 0; am < A_MODES; am++)
+                for (int rep = 0; rep < reps; rep++) {
+                    rng_seed(((uint64_t)type << 40) ^ ((uint64_t)n << 16) ^ (uint64_t)(wm * 64 + am * 8 + rep));
+                    make_weight_row(type, w, n, wm, tmp);
+                    make_act_row(t->vec_dot_type, a, n, am, tmp);
+                    if (is_float && wm == W_RAW_ZEROS && am == A_RAW) make_cancel_rows(type, w, a, n, tmp, rep);
+                    float s_ref, s_simd;
+                    memset(&s_ref, 0xa5, sizeof s_ref);
+                    memset(&s_simd, 0x5a, sizeof s_simd);
+                    ref(n, &s_ref, w, a);
+                    fn(n, &s_simd, w, a);
+                    CHECKF(same_float(s_ref, s_simd),
+                           "%s %s n=%lld wmode=%d amode=%d rep=%d: ref %.9g (0x%08x) %s %.9g (0x%08x) [act %s]",
+                           path, t->name, (long long)n, wm, am, rep, (double)s_ref,
+                           (unsigned)qw_f32_bits(s_ref), path, (double)s_simd,
+                           (unsigned)qw_f32_bits(s_simd), ta->name);
+                    g_counts[pi][type].dots++;
+                }
+        free(tmp);
+        free(w);
+        free(a);
+    }
+}
+
+/* ======================================================================== */
+/* (b) quantize_act                                                         */
+/* ======================================================================== */
+
+static void test_quantize_act(int pi, const char *path, uint32_t type) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (!qw_kernels_force(path)) return;
+    const qw_from_float_fn fn = qw_get_quantize_act(type);
+    g_counts[pi][type].own_act = fn != t->from_float_act;
+    if (fn == t->from_float_act) return;
+
+    static const int64_t block_lens[] = {1, 2, 3, 7, 16};
+    static const int64_t float_lens[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000};
+    const bool is_float = t->blck_size == 1;
+    const size_t nlen = is_float ? sizeof float_lens / sizeof float_lens[0]
+                                 : sizeof block_lens / sizeof block_lens[0];
+    for (size_t li = 0; li < nlen; li++) {
+        const int64_t n = is_float ? float_lens[li] : block_lens[li] * t->blck_size;
+        const size_t bytes = qw_row_size(type, n);
+        float *x = malloc((size_t)n * sizeof(float));
+        uint8_t *r0 = malloc(bytes), *r1 = malloc(bytes);
+        for (int fm = 0; fm < F_MODES; fm++)
+            for (int rep = 0; rep < 3; rep++) {
+                rng_seed(((uint64_t)type << 40) ^ ((uint64_t)n << 16) ^ (uint64_t)(fm * 16 + rep) ^ 0xabcdefULL);
+                fill_floats(x, n, fm);
+                if (is_float && fm == F_TIES) {
+                    /* rounding ties of the 16-bit formats: dropped bits exactly half */
+                    for (int64_t i = 0; i < n; i++) {
+                        uint32_t b = qw_f32_bits(x[i]);
+                        if (type == QW_TYPE_BF16) b = (b & 0xffff0000u) | 0x8000u;
+                        else b = (b & 0xffffe000u) | 0x1000u;
+                        x[i] = qw_bits_f32(b);
+                    }
+                }
+                memset(r0, 0xcc, bytes);
+                memset(r1, 0xcc, bytes);
+                t->from_float_act(x, r0, n);
+                fn(x, r1, n);
+                size_t at = 0;
+                while (at < bytes && r0[at] == r1[at]) at++;
+                CHECKF(at == bytes, "%s quantize_act %s n=%lld input %s rep %d: first difference at byte %zu (%02x vs %02x)",
+                       path, t->name, (long long)n, F_NAMES[fm], rep, at, at < bytes ? r0[at] : 0,
+                       at < bytes ? r1[at] : 0);
+                g_counts[pi][type].acts++;
+            }
+        free(x);
+        free(r0);
+        free(r1);
+    }
+}
+
+/* ======================================================================== */
+/* (c) matmul under every path and thread count                             */
+/* ======================================================================== */
+
+static void *alloc64(size_t n) {
+    const size_t sz = (n + 63) / 64 * 64;
+    return aligned_alloc(64, sz ? sz : 64);
+}
+
+static void test_matmul(const char **paths, int n_paths, qw_pool **pools, uint32_t type) {
+    const qw_type_traits *t = qw_type_get(type);
+    enum { MAX_ROWS = 37, MAX_BATCH = 5 };
+    static const int rows_list[] = {1, 3, 7, 8, 16, 37}; /* 8, 16: vec_dot_rows8 */
+    const int64_t cols_list[2] = {t->blck_size == 1 ? 33 : t->blck_size,
+                                  t->blck_size == 1 ? 200 : 5 * t->blck_size};
+    for (int ci = 0; ci < 2; ci++) {
+        const int64_t n_cols = cols_list[ci];
+        const size_t row_bytes = qw_row_size(type, n_cols);
+        uint8_t *data = malloc(row_bytes * MAX_ROWS);
+        float *tmp = malloc((size_t)n_cols * sizeof(float));
+        float *x = malloc((size_t)n_cols * MAX_BATCH * sizeof(float));
+        float *y_ref = malloc(sizeof(float) * MAX_ROWS * MAX_BATCH);
+        float *y = malloc(sizeof(float) * MAX_ROWS * MAX_BATCH);
+        rng_seed(((uint64_t)type << 32) ^ (uint64_t)n_cols ^ 0x77ULL);
+        for (int r = 0; r < MAX_ROWS; r++)
+            make_weight_row(type, data + (size_t)r * row_bytes, n_cols, r % 3 == 0 ? W_QUANT_GAUSS : W_RAW, tmp);
+        fill_floats(x, n_cols * MAX_BATCH, F_OUTLIER);
+        for (int ri = 0; ri < (int)(sizeof rows_list / sizeof rows_list[0]); ri++)
+            for (int nbat = 1; nbat <= MAX_BATCH; nbat++) {
+                const qw_weight W = {data, type, n_cols, rows_list[ri], row_bytes};
+                void *scratch = alloc64(qw_matmul_scratch(&W, nbat));
+                const size_t ny = (size_t)rows_list[ri] * (size_t)nbat;
+                qw_kernels_force("scalar");
+                memset(y_ref, 0, sizeof(float) * ny);
+                qw_matmul(&W, x, nbat, y_ref, scratch, pools[0]);
+                for (int pi = 0; pi < n_paths; pi++) {
+                    qw_kernels_force(paths[pi]);
+                    for (int th = 0; th < 4; th++) {
+                        memset(y, 0xee, sizeof(float) * ny);
+                        qw_matmul(&W, x, nbat, y, scratch, pools[th]);
+                        CHECKF(same_floats(y_ref, y, ny), "matmul %s %s rows=%d cols=%lld batch=%d threads=%d",
+                               paths[pi], t->name, rows_list[ri], (long long)n_cols, nbat, th + 1);
+                        g_counts[pi][type].matmuls++;
+                    }
+                }
+                free(scratch);
+            }
+        free(data);
+        free(tmp);
+        free(x);
+        free(y_ref);
+        free(y);
+    }
+}
+
+/* ======================================================================== */
+
+int main(void) {
+    const char *paths[MAX_PATHS];
+    const int n_paths = qw_kernel_paths(paths, MAX_PATHS);
+    CHECK(n_paths >= 1 && strcmp(paths[0], "scalar") == 0);
+    printf("kernel paths on this machine:");
+    for (int i = 0; i < n_paths; i++) printf(" %s", paths[i]);
+    printf(" (default: %s)\n", qw_kernel_path());
+    CHECK(!qw_kernels_force("no-such-path"));
+
+    /* every block type in the table must have a layout here, so new types
+     * get raw-byte coverage */
+    bool is_act[QW_TYPE_COUNT] = {false};
+    for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++) {
+        const qw_type_traits *t = qw_type_get(ty);
+        if (!t || !t->vec_dot) continue;
+        if (t->blck_size > 1) CHECKF(find_layout(ty) != NULL, "no block layout for %s in test_kernels.c", t->name);
+        if (t->vec_dot_type != QW_TYPE_F32) is_act[t->vec_dot_type] = true;
+    }
+
+    for (int pi = 1; pi < n_paths; pi++) {
+        for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++) {
+            const qw_type_traits *t = qw_type_get(ty);
+            if (t && t->vec_dot) test_vec_dot(pi, paths[pi], ty, false);
+            if (t && t->vec_dot_rows8) test_vec_dot(pi, paths[pi], ty, true);
+        }
+        for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++)
+            if (is_act[ty]) test_quantize_act(pi, paths[pi], ty);
+    }
+
+    qw_pool *pools[4] = {NULL};
+    for (int th = 0; th < 4; th++) CHECK(qw_pool_create(th + 1, &pools[th]) == QW_OK);
+    if (pools[0] && pools[1] && pools[2] && pools[3]) {
+        for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++) {
+            const qw_type_traits *t = qw_type_get(ty);
+            if (t && t->vec_dot) test_matmul(paths, n_paths, pools, ty);
+        }
+    }
+    for (int th = 0; th < 4; th++) qw_pool_free(pools[th]);
+
+    for (int pi = 0; pi < n_paths; pi++) {
+        for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++) {
+            const qw_type_traits *t = qw_type_get(ty);
+            const counts *c = &g_counts[pi][ty];
+            if (!t || (!t->vec_dot && !is_act[ty])) continue;
+            if (pi == 0) {
+                if (t->vec_dot) printf("  %-6s %-7s %5ld matmul checks (1-4 threads vs 1)\n", paths[pi], t->name, c->matmuls);
+                continue;
+            }
+            if (t->vec_dot)
+                printf("  %-6s %-7s %-9s %5ld dot checks, %5ld matmul checks\n", paths[pi], t->name,
+                       c->own_dot ? "own dot" : "scalar", c->dots, c->matmuls);
+            if (is_act[ty])
+                printf("  %-6s %-7s %-9s %5ld quantize_act checks\n", paths[pi], t->name,
+                       c->own_act ? "own quant" : "scalar", c->acts);
+        }
+    }
+    if (n_paths == 1) printf("only the scalar path here: nothing to compare\n");
+    return qw_test_end();
+}
