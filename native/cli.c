@@ -29,7 +29,7 @@ double cli_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static bool parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
+bool cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -53,11 +53,36 @@ static bool parse_float(const char *flag, const char *s, double lo, double hi, f
     return true;
 }
 
+/* "4" or "1,2,4": every entry in [1, 512]. */
+static bool parse_thread_list(const char *flag, const char *v, cli_opts *o) {
+    o->n_thread_list = 0;
+    const char *p = v;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char item[32];
+        if (n >= sizeof item) n = sizeof item - 1; /* still rejected: too many digits */
+        memcpy(item, p, n);
+        item[n] = '\0';
+        if (o->n_thread_list == 16) {
+            cli_error("%s takes at most 16 thread counts", flag);
+            return false;
+        }
+        if (!cli_parse_int(flag, item, 1, 512, &o->thread_list[o->n_thread_list])) return false;
+        o->n_thread_list++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    o->threads = o->thread_list[0];
+    return true;
+}
+
 bool cli_parse(int argc, char **argv, int first, cli_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
     o->threads = 1;
     o->top = 5;
+    o->reps = 5;
     o->sp = qw_sampler_defaults();
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -73,6 +98,10 @@ bool cli_parse(int argc, char **argv, int first, cli_opts *o) {
             o->no_bos = true;
             continue;
         }
+        if (!strcmp(a, "--dry-run")) {
+            o->dry_run = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             cli_error("%s needs a value", a);
             return false;
@@ -82,16 +111,25 @@ bool cli_parse(int argc, char **argv, int first, cli_opts *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) ok = parse_int(a, v, 0, INT_MAX, &o->n_predict);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 512, &o->threads);
-        else if (!strcmp(a, "--top")) ok = parse_int(a, v, 1, 1 << 20, &o->top);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            ok = cli_parse_int(a, v, 0, INT_MAX, &o->n_predict);
+            o->n_predict_set = true;
+        }
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) ok = cli_parse_int(a, v, 1, 1 << 20, &o->n_ctx);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_thread_list(a, v, o);
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) ok = cli_parse_int(a, v, 1, 1000, &o->reps);
+        else if (!strcmp(a, "--shape")) o->shape = v;
+        else if (!strcmp(a, "--type")) o->type = v;
+        else if (!strcmp(a, "--vocab")) o->vocab = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
+        else if (!strcmp(a, "--top")) ok = cli_parse_int(a, v, 1, 1 << 20, &o->top);
+        else if (!strcmp(a, "--batch")) ok = cli_parse_int(a, v, 1, 1 << 20, &o->batch);
         else if (!strcmp(a, "--temp")) ok = parse_float(a, v, 0.0, 100.0, &o->sp.temperature);
-        else if (!strcmp(a, "--top-k")) ok = parse_int(a, v, 0, INT_MAX, &o->sp.top_k);
+        else if (!strcmp(a, "--top-k")) ok = cli_parse_int(a, v, 0, INT_MAX, &o->sp.top_k);
         else if (!strcmp(a, "--top-p")) ok = parse_float(a, v, 0.0, 1.0, &o->sp.top_p);
         else if (!strcmp(a, "--min-p")) ok = parse_float(a, v, 0.0, 1.0, &o->sp.min_p);
         else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(a, v, 0.01, 100.0, &o->sp.repeat_penalty);
-        else if (!strcmp(a, "--repeat-last-n")) ok = parse_int(a, v, 0, 1 << 20, &o->sp.repeat_last_n);
+        else if (!strcmp(a, "--repeat-last-n")) ok = cli_parse_int(a, v, 0, 1 << 20, &o->sp.repeat_last_n);
         else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
             char *end;
             errno = 0;

@@ -1,6 +1,10 @@
 /* qwasm eval: teacher-forced logits, one JSON object per position:
  *   {"pos":P,"token":ID,"top":[[id,logit],...]}
- * where top lists the K most likely next tokens after position P. */
+ * where top lists the K most likely next tokens after position P.
+ * By default the whole sequence is decoded as one batch; --batch N decodes
+ * the first N tokens as one batch and the rest one at a time, which is how
+ * llama.cpp produced its reference logits (prompt batch, then generation),
+ * and gives bit-identical results to it (docs/NUMERICS.md). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,13 +59,27 @@ int cmd_eval(const cli_opts *o) {
         cli_lib_error("cannot create the context");
         goto done;
     }
-    if (qw_decode(ctx, ids, n, true) != QW_OK) {
-        cli_lib_error("decode failed");
+    const int V_ = V;
+    float *all = malloc((size_t)n * (size_t)V_ * sizeof(float));
+    if (!all) {
+        cli_error("out of memory for %d rows of logits", n);
         goto done;
+    }
+    const int first = o->batch > 0 && o->batch < n ? o->batch : n;
+    for (int p = 0; p < n;) {
+        const int step = p == 0 ? first : 1;
+        if (qw_decode(ctx, ids + p, step, true) != QW_OK) {
+            free(all);
+            cli_lib_error("decode failed");
+            goto done;
+        }
+        for (int k = 0; k < step; k++)
+            memcpy(all + (size_t)(p + k) * V_, qw_logits(ctx, k), (size_t)V_ * sizeof(float));
+        p += step;
     }
     const int K = o->top < V ? o->top : V;
     for (int p = 0; p < n; p++) {
-        const float *l = qw_logits(ctx, p);
+        const float *l = all + (size_t)p * V_;
         /* insertion into a sorted top-K list: descending logit, ties by id */
         int k = 0;
         for (int32_t t = 0; t < V; t++) {
@@ -77,6 +95,7 @@ int cmd_eval(const cli_opts *o) {
         for (int j = 0; j < k; j++) printf("%s[%d,%.6f]", j ? "," : "", top[j], (double)l[top[j]]);
         printf("]}\n");
     }
+    free(all);
     rc = 0;
 done:
     free(ids);

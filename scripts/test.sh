@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: the native build with -Werror and its ctest suite, then the
-# C tests again under ASan+UBSan. Installs what it needs.
+# Runs every test: the native build with -Werror and its ctest suite, the C
+# tests again under ASan+UBSan, then the kernel tests of the other targets:
+# ARM NEON cross-built and run under qemu-user, WebAssembly SIMD128 built with
+# Emscripten and run under Node. Installs what it needs (Debian packages).
 set -eu
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -19,5 +21,13 @@ cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 summary+=("asan+ubsan: ok")
+
+echo "== ARM NEON kernels under qemu (scripts/test-neon.sh)"
+bash scripts/test-neon.sh
+summary+=("neon (qemu): ok")
+
+echo "== WebAssembly SIMD128 kernels under node (scripts/test-wasm-kernels.sh)"
+bash scripts/test-wasm-kernels.sh
+summary+=("wasm-simd128 (node): ok")
 
 printf '%s\n' "${summary[@]}"

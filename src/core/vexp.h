@@ -9,17 +9,18 @@
 #define QW_VEXP_H
 
 #include <math.h>
+#include "qfma.h"
 
 static inline float qw_vexpf(float x) {
     const float shifter = 0x1.8p23f;
-    const float z = fmaf(x, 0x1.715476p+0f, shifter); /* x / ln2 + shifter */
+    const float z = qw_fmaf(x, 0x1.715476p+0f, shifter); /* x / ln2 + shifter */
     const float n = z - shifter;                       /* round(x / ln2) */
-    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x)); /* x - n*ln2 */
+    const float b = qw_fmaf(-n, 0x1.7f7d1cp-20f, qw_fmaf(-n, 0x1.62e4p-1f, x)); /* x - n*ln2 */
     if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
     const float u = b * b;
-    const float p = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    const float p = qw_fmaf(qw_fmaf(qw_fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              qw_fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, qw_fmaf(0x1.ffffecp-1f, b, 1.0f));
     return ldexpf(p, (int)n);
 }
 

@@ -441,8 +441,29 @@ static void s_zeros(sink *s, uint64_t n) {
     }
 }
 
-/* The caller has checked that total fits (buffer) or it streams (file). */
-static void emit(const qw_gguf_writer *w, sink *s, uint64_t data_off) {
+struct qw_gguf_stream {
+    sink *s;
+    uint64_t left; /* bytes the current tensor still needs */
+};
+
+qw_status qw_gguf_stream_write(qw_gguf_stream *out, const void *data, size_t n) {
+    if (!out || (!data && n)) return qw_fail(QW_ERR_INVALID_ARG, "gguf writer: NULL stream or data");
+    if ((uint64_t)n > out->left)
+        return qw_fail(QW_ERR_INVALID_ARG,
+                       "gguf writer: %llu bytes of tensor data given where %llu remain",
+                       (unsigned long long)n, (unsigned long long)out->left);
+    s_put(out->s, data, n);
+    out->left -= n;
+    if (out->s->err)
+        return qw_fail(QW_ERR_IO, "gguf writer: write failed after %llu bytes",
+                       (unsigned long long)out->s->pos);
+    return QW_OK;
+}
+
+/* The caller has checked that total fits (buffer) or it streams (file).
+ * Tensors without data come from fill when given (zeros otherwise). */
+static qw_status emit(const qw_gguf_writer *w, sink *s, uint64_t data_off, qw_gguf_fill_fn fill,
+                      void *user) {
     s_put(s, "GGUF", 4);
     s_uint(s, w->version, 4);
     s_uint(s, w->n_t, 8);
@@ -467,10 +488,20 @@ static void emit(const qw_gguf_writer *w, sink *s, uint64_t data_off) {
         uint64_t a = 0;
         align_up(off, w->alignment, &a);
         s_zeros(s, a - off);
-        if (t->data)
+        if (t->data) {
             s_put(s, t->data, t->nbytes);
-        else
+        } else if (fill) {
+            qw_gguf_stream out = {s, t->nbytes};
+            qw_status st = fill(user, i, &out);
+            if (st != QW_OK) return st;
+            if (out.left)
+                return qw_fail(QW_ERR_INVALID_ARG,
+                               "gguf writer: tensor '%s': fill gave %llu of its %llu bytes",
+                               t->name, (unsigned long long)(t->nbytes - out.left),
+                               (unsigned long long)t->nbytes);
+        } else {
             s_zeros(s, t->nbytes);
+        }
         off = a + t->nbytes;
     }
     if (w->n_t) {
@@ -478,6 +509,7 @@ static void emit(const qw_gguf_writer *w, sink *s, uint64_t data_off) {
         align_up(off, w->alignment, &a);
         s_zeros(s, a - off);
     }
+    return QW_OK;
 }
 
 qw_status qw_gguf_writer_to_buffer(const qw_gguf_writer *w, uint8_t **out, size_t *size) {
@@ -495,20 +527,26 @@ qw_status qw_gguf_writer_to_buffer(const qw_gguf_writer *w, uint8_t **out, size_
         return qw_fail(QW_ERR_OOM, "gguf writer: out of memory for %llu bytes",
                        (unsigned long long)total);
     sink s = {buf, 0, NULL, false};
-    emit(w, &s, doff);
+    emit(w, &s, doff, NULL, NULL); /* cannot fail without a fill */
     *out = buf;
     *size = (size_t)total;
     return QW_OK;
 }
 
-qw_status qw_gguf_writer_to_file(const qw_gguf_writer *w, FILE *f) {
+qw_status qw_gguf_writer_to_file_fill(const qw_gguf_writer *w, FILE *f, qw_gguf_fill_fn fill,
+                                      void *user) {
     if (!w || !f) return qw_fail(QW_ERR_INVALID_ARG, "gguf writer: NULL argument");
     uint64_t hdr, doff, total;
     qw_status st = layout(w, &hdr, &doff, &total);
     if (st) return st;
     sink s = {NULL, 0, f, false};
-    emit(w, &s, doff);
-    if (s.err) return qw_fail(QW_ERR_IO, "gguf writer: write failed after %llu bytes",
-                       (unsigned long long)s.pos);
-    return QW_OK;
+    st = emit(w, &s, doff, fill, user);
+    if (st == QW_OK && s.err)
+        st = qw_fail(QW_ERR_IO, "gguf writer: write failed after %llu bytes",
+                     (unsigned long long)s.pos);
+    return st;
+}
+
+qw_status qw_gguf_writer_to_file(const qw_gguf_writer *w, FILE *f) {
+    return qw_gguf_writer_to_file_fill(w, f, NULL, NULL);
 }

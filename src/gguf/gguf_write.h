@@ -1,7 +1,8 @@
 /* In-memory GGUF writer (version 3 by default, little-endian).
  *
  * Build a file with set_* (metadata) and add_tensor, then serialize it to a
- * malloc'd buffer or a FILE*. Setting a key that already exists replaces its
+ * malloc'd buffer or a FILE* (optionally streaming the tensor data from a
+ * callback: qw_gguf_writer_to_file_fill). Setting a key that already exists replaces its
  * value (its position is kept), so the output never has duplicate keys.
  * Keys and string values are copied; tensor data is borrowed and must stay
  * valid until the last serialize call (NULL data writes zeros).
@@ -71,5 +72,20 @@ qw_status qw_gguf_writer_size(const qw_gguf_writer *w, uint64_t *size);
 qw_status qw_gguf_writer_to_buffer(const qw_gguf_writer *w, uint8_t **out, size_t *size);
 /* Writes the file to f (QW_ERR_IO on a short write). */
 qw_status qw_gguf_writer_to_file(const qw_gguf_writer *w, FILE *f);
+
+/* Streaming: tensor data produced while the file is written, so a file larger
+ * than memory can be made. qw_gguf_writer_to_file_fill writes like
+ * qw_gguf_writer_to_file, except that for each tensor added with data == NULL
+ * it calls fill(user, index, out) (index = order of qw_gguf_add_tensor),
+ * which must pass exactly that tensor's nbytes, in any number of pieces, to
+ * qw_gguf_stream_write. The writer adds the alignment padding. A fill that
+ * returns an error stops the write with that status (its message kept); a
+ * fill that writes too few or too many bytes fails with QW_ERR_INVALID_ARG.
+ * With fill == NULL this is qw_gguf_writer_to_file. */
+typedef struct qw_gguf_stream qw_gguf_stream;
+typedef qw_status (*qw_gguf_fill_fn)(void *user, size_t index, qw_gguf_stream *out);
+qw_status qw_gguf_stream_write(qw_gguf_stream *out, const void *data, size_t n);
+qw_status qw_gguf_writer_to_file_fill(const qw_gguf_writer *w, FILE *f, qw_gguf_fill_fn fill,
+                                      void *user);
 
 #endif

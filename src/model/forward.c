@@ -7,6 +7,7 @@
  *   logits = Wout · norm(x)
  * Weights stay in their stored type; every product goes through qw_matmul. */
 #include <math.h>
+#include "../core/qfma.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,8 @@ static void rope(float *v, int pos, const qw_model *m) {
         const float x0 = v[a], x1 = v[b];
         /* one fused multiply-add each, in llama.cpp's (compiler-contracted)
          * form: bit-identical rotations, measured on its intermediates */
-        v[a] = fmaf(x0, c, -(x1 * s));
-        v[b] = fmaf(x0, s, x1 * c);
+        v[a] = qw_fmaf(x0, c, -(x1 * s));
+        v[b] = qw_fmaf(x0, s, x1 * c);
         theta *= theta_scale;
     }
 }

@@ -25,12 +25,13 @@
  * Where these orders come from, and what they buy (bit-identical logits on
  * every reference file), is in docs/NUMERICS.md.
  *
- * fmaf is a single rounding everywhere (C99), so these are bit-reproducible
+ * qw_fmaf (core/qfma.h) is a single rounding everywhere, so these are bit-reproducible
  * on any conforming target; SIMD kernels must reproduce exactly this order. */
 #ifndef QW_ACCUM_H
 #define QW_ACCUM_H
 
 #include <math.h>
+#include "../core/qfma.h"
 
 /* ((a4+a0) + (a6+a2)) + ((a5+a1) + (a7+a3)) */
 static inline float qw_hsum8(const float a[8]) {
@@ -58,7 +59,7 @@ static inline float qw_dot_f32_steps64(const float *a, const float *b, int n) {
     for (int i = 0; i < np; i += 64)
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 16; l++)
-                acc[j][l] = fmaf(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
+                acc[j][l] = qw_fmaf(a[i + 16 * j + l], b[i + 16 * j + l], acc[j][l]);
     for (int l = 0; l < 16; l++) {
         acc[0][l] += acc[2][l];
         acc[1][l] += acc[3][l];
@@ -72,7 +73,7 @@ static inline float qw_dot_f32_steps64(const float *a, const float *b, int n) {
 static inline float qw_dot_f32_lanes16(const float *a, const float *b, int n) {
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
-        for (int l = 0; l < 16; l++) acc[l] = fmaf(a[i + l], b[i + l], acc[l]);
+        for (int l = 0; l < 16; l++) acc[l] = qw_fmaf(a[i + l], b[i + l], acc[l]);
     return qw_hsum16(acc);
 }
 
@@ -82,7 +83,7 @@ static inline void qw_lanes8_block(float acc[8], const int *q, const signed char
     for (int k = 0; k < 8; k++) {
         int s = q[4 * k] * y[4 * k] + q[4 * k + 1] * y[4 * k + 1] + q[4 * k + 2] * y[4 * k + 2] +
                 q[4 * k + 3] * y[4 * k + 3];
-        acc[k] = fmaf(d, (float)s, acc[k]);
+        acc[k] = qw_fmaf(d, (float)s, acc[k]);
     }
 }
 

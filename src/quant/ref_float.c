@@ -12,6 +12,7 @@
  * as ggml's portable (non-SIMD) path for these types, and makes the
  * reference result independent of summation order to within ~n * 2^-53. */
 #include <string.h>
+#include "../core/qfma.h"
 
 #include "accum.h"
 #include "fp16.h"
@@ -67,7 +68,7 @@ void qw_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 16; l++) {
                 const int64_t e = i + 16 * j + l;
-                acc[j][l] = fmaf(qw_fp16_to_fp32(x[e]), qw_fp16_to_fp32(y[e]), acc[j][l]);
+                acc[j][l] = qw_fmaf(qw_fp16_to_fp32(x[e]), qw_fp16_to_fp32(y[e]), acc[j][l]);
             }
     for (int l = 0; l < 16; l++) {
         acc[0][l] += acc[2][l];

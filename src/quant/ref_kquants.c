@@ -59,6 +59,7 @@
  * Non-finite input values are treated as 0 (the output stays a valid block). */
 #include <float.h>
 #include <math.h>
+#include "../core/qfma.h"
 #include <string.h>
 
 #include "blocks.h"
@@ -278,19 +279,19 @@ static void dot_decoded(const kdecoded *k, const block_q8_K *y, float acc[8], fl
     if (k->dmin != 0.0f && k->n_sub == 16) {
         for (int l = 0; l < 8; l++) {
             int32_t p = k->mn[2 * l] * y->bsums[2 * l] + k->mn[2 * l + 1] * y->bsums[2 * l + 1];
-            acc[l] = fmaf(dmin, (float)p, acc[l]);
+            acc[l] = qw_fmaf(dmin, (float)p, acc[l]);
         }
     } else if (k->dmin != 0.0f) {
         for (int m = 0; m < 4; m++) {
             int32_t p = 0;
             for (int j = 2 * m; j < 2 * m + 2; j++)
                 p += k->mn[j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
-            acc_m[m] = fmaf(dmin, (float)p, acc_m[m]);
+            acc_m[m] = qw_fmaf(dmin, (float)p, acc_m[m]);
         }
     }
     int32_t lane[8] = {0};
     for (int e = 0; e < QK_K; e++) lane[(e % 32) / 4] += k->sc[e / len] * k->q[e] * y->qs[e];
-    for (int l = 0; l < 8; l++) acc[l] = fmaf(d, (float)lane[l], acc[l]);
+    for (int l = 0; l < 8; l++) acc[l] = qw_fmaf(d, (float)lane[l], acc[l]);
 }
 
 /* ======================================================================== */

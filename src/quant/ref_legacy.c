@@ -28,6 +28,7 @@
  * the order accum.h defines (lanes8). */
 #include <float.h>
 #include <math.h>
+#include "../core/qfma.h"
 #include <string.h>
 
 #include "blocks.h"
@@ -145,7 +146,7 @@ void qw_vec_dot_q4_0_serial(int64_t n, float *s, const void *vx, const void *vy)
             sumi += ((x[i].qs[j] & 0x0f) - 8) * y[i].qs[j];
             sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + QK4_0 / 2];
         }
-        acc = fmaf((float)sumi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d), acc);
+        acc = qw_fmaf((float)sumi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d), acc);
     }
     *s = acc;
 }

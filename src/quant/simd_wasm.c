@@ -1,4 +1,883 @@
-/* WebAssembly SIMD128 kernels (none yet: the reference kernels run). */
+/* WebAssembly SIMD128 kernels (baseline SIMD128 only: no relaxed-SIMD, so
+ * every current browser runs the same instructions with the same results).
+ *
+ * Every kernel is bit-identical to its scalar reference: integer parts are
+ * exact (i8 -> i16 widening, i32x4.dot_i16x8_s, exact i32 sums), and the
+ * float parts perform the reference's operations in the reference's order
+ * (accum.h). Compiled only when __wasm_simd128__ is defined; elsewhere
+ * qw_kernels_wasm_simd128() returns NULL.
+ *
+ * ---- fmaf without a fused multiply-add --------------------------------
+ *
+ * The block types accumulate acc = fmaf(d, (float)s, acc) per lane, where
+ * d is a float and s an integer lane sum (Q4_0's serial order, for
+ * matrices of 8k rows, does the same on one accumulator with the block sum). SIMD128 has no fma, so each lane
+ * is computed in f64x2:
+ *
+ *   P = (double)d * (double)s   exact: |s| <= 2^24 (see below), so d and s
+ *                               have at most 24 significant bits each and
+ *                               the product at most 48 <= 53; no over- or
+ *                               underflow for float inputs.
+ *   r = P + acc                 one rounding to double (RN53)
+ *   result = (float)r           a second rounding, to float (RN24)
+ *
+ * Claim: RN24(RN53(S)) == RN24(S) (S = d*s + acc, exact) unless r is exactly
+ * halfway between two adjacent floats and r != S. Proof: every float
+ * midpoint m (25 significant bits; also the overflow threshold) is a double,
+ * and RN53 is monotone, so S < m implies r <= m and S > m implies r >= m.
+ * If r is not a midpoint, r and S are therefore on the same side of every
+ * midpoint, i.e. in the same rounding interval of RN24, and round to the
+ * same float (an S exactly on a midpoint is a double, so then r == S and
+ * ties-to-even applies to both alike).
+ *
+ * Which midpoints can occur: d is a float, so d*s and acc are integer
+ * multiples of 2^-149, and so is S. If |r| < 2^-126 (the range where floats
+ * are subnormal) then |S| < 2^-126 too and S = k * 2^-149 with |k| < 2^23,
+ * which a double holds exactly: r == S. So a harmful midpoint is always in
+ * the normal float range, where it is recognised exactly by its bits: the
+ * 29 low mantissa bits of r are 1 followed by 28 zeros (0x10000000).
+ *
+ * The kernels test that pattern on every lane (and + i64x2.eq, or-ed over
+ * the block, one branch). When any lane matches, the block's lanes get the
+ * fix, branch-free in f64x2: the exact error e = S - r from TwoSum, and
+ * where r is a midpoint and e != 0, r moves one double ulp towards S. The
+ * moved r lies strictly between m and the next float (floats are >= 2^29
+ * double ulps apart), on S's side, so RN24 of it is RN24(S): the correctly
+ * rounded fmaf. An exact midpoint (e == 0) keeps ties-to-even, as fmaf does.
+ * Harmful (inexact) midpoints are rare (~2^-29 per inexact lane operation);
+ * exact ones are common when d*s has few significant bits (a quarter of
+ * Q4_0 blocks), which is why the fix is vectorised rather than a scalar
+ * fallback. Measured alternatives (n = 4096, node 20): the fix applied
+ * unconditionally is 1.3-1.8x slower; libc fmaf per lane 2-3.5x slower
+ * (and not correctly rounded, below).
+ *
+ * Lane sums are within 2^24 in magnitude for every format, so (float)s is
+ * exact and equals the integer converted to double: the largest is Q6_K,
+ * 32 elements of |scale*q*y| <= 128*32*128 = 2^19 per lane.
+ *
+ * Note: Emscripten's libc fmaf (musl's, with a no-op fesetround) is NOT
+ * correctly rounded in exactly this halfway case: it always moves r away
+ * from zero, so when S lies just inside a midpoint it returns the float
+ * above. The scalar reference built for wasm inherits that (about one
+ * inexact lane operation in 10^9); these kernels return the correctly
+ * rounded value, which is what the reference computes on every other
+ * target.
+ *
+ * F16 needs no such care: a product of two halves is exact in float (22
+ * significant bits, exponent far from under/overflow), so fmaf(a, b, c) is
+ * one float multiply (exact) and one float add (the single rounding).
+ * F32/BF16 sum float products in double, strictly in order; those chains
+ * stay sequential here (only loads, conversions and multiplies are SIMD). */
 #include "kernels.h"
 
+#if defined(__wasm_simd128__)
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <wasm_simd128.h>
+
+#include "accum.h"
+#include "blocks.h"
+#include "fp16.h"
+
+/* ======================================================================== */
+/* exact fmaf, two lanes per f64x2                                          */
+/* ======================================================================== */
+
+/* r = RN53(p + c) for f64x2 lanes. Where r is a float midpoint and not
+ * exact, returns r moved one double ulp towards p + c (see the header);
+ * elsewhere r. The error e = p + c - r comes from TwoSum (exact for finite
+ * lanes; NaN for infinite ones, which then compare false and stay). */
+static inline v128_t fix_midpoints(v128_t r, v128_t p, v128_t c, v128_t mask, v128_t mid) {
+    const v128_t zero = wasm_f64x2_const_splat(0.0);
+    const v128_t cv = wasm_f64x2_sub(r, p), pv = wasm_f64x2_sub(r, cv);
+    const v128_t e = wasm_f64x2_add(wasm_f64x2_sub(p, pv), wasm_f64x2_sub(c, cv));
+    const v128_t inexact = wasm_v128_or(wasm_f64x2_lt(e, zero), wasm_f64x2_gt(e, zero));
+    const v128_t move = wasm_v128_and(inexact, wasm_i64x2_eq(wasm_v128_and(r, mask), mid));
+    /* +1 (away from zero) if e has r's sign, else -1, on the bits of r */
+    const v128_t step = wasm_v128_or(wasm_i64x2_lt(wasm_v128_xor(e, r), wasm_i64x2_const_splat(0)),
+                                     wasm_i64x2_const_splat(1));
+    return wasm_i64x2_add(r, wasm_v128_and(step, move));
+}
+
+/* acc[i] = (float)fmaf(d, s[i], acc[i]) lanewise, for n <= 4 vectors of two
+ * lanes. acc holds float values widened to double; s holds integers of
+ * magnitude <= 2^24 as doubles. The midpoint test is two operations per
+ * vector; exact midpoints (harmless, but common when d * s has few
+ * significant bits, e.g. Q4_0) also take the fix, which leaves them. */
+static inline __attribute__((always_inline)) void fma_f64x2(v128_t *acc, const v128_t *s, int n,
+                                                            float d) {
+    const v128_t dd = wasm_f64x2_splat((double)d);
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    v128_t p[4], r[4], hit = wasm_i64x2_const_splat(0);
+    for (int i = 0; i < n; i++) {
+        p[i] = wasm_f64x2_mul(dd, s[i]);
+        r[i] = wasm_f64x2_add(p[i], acc[i]);
+        hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(r[i], mask), mid));
+    }
+    if (wasm_v128_any_true(hit))
+        for (int i = 0; i < n; i++) r[i] = fix_midpoints(r[i], p[i], acc[i], mask, mid);
+    for (int i = 0; i < n; i++)
+        acc[i] = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(r[i]));
+}
+
+/* lanes 0,1 and 2,3 of an i32x4 as f64x2 */
+static inline v128_t i32_lo_f64(v128_t v) { return wasm_f64x2_convert_low_i32x4(v); }
+static inline v128_t i32_hi_f64(v128_t v) {
+    return wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+
+/* The eight lanes8 accumulators (accum.h): acc[i] holds lanes 2i, 2i+1. */
+typedef struct {
+    v128_t v[4];
+} lanes8;
+
+static inline void lanes8_zero(lanes8 *a) {
+    for (int i = 0; i < 4; i++) a->v[i] = wasm_f64x2_const_splat(0.0);
+}
+
+/* lane k = fmaf(d, lane sum k, lane k); lo = lane sums 0..3, hi = 4..7 */
+static inline __attribute__((always_inline)) void lanes8_fma(lanes8 *a, v128_t lo, v128_t hi,
+                                                             float d) {
+    const v128_t s[4] = {i32_lo_f64(lo), i32_hi_f64(lo), i32_lo_f64(hi), i32_hi_f64(hi)};
+    fma_f64x2(a->v, s, 4, d);
+}
+
+static inline void lanes8_store(const lanes8 *a, float out[8]) {
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = (float)wasm_f64x2_extract_lane(a->v[i], 0);
+        out[2 * i + 1] = (float)wasm_f64x2_extract_lane(a->v[i], 1);
+    }
+}
+
+static inline float lanes8_hsum(const lanes8 *a) {
+    float f[8];
+    lanes8_store(a, f);
+    return qw_hsum8(f);
+}
+
+/* ======================================================================== */
+/* integer building blocks                                                  */
+/* ======================================================================== */
+
+/* Pair sums of 16 int8 products: p0 = elements 0..7, p1 = 8..15, each lane
+ * the sum of two adjacent products. */
+static inline void dot16(v128_t x, v128_t y, v128_t *p0, v128_t *p1) {
+    *p0 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x), wasm_i16x8_extend_low_i8x16(y));
+    *p1 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x), wasm_i16x8_extend_high_i8x16(y));
+}
+
+/* (a0+a1, a2+a3, b0+b1, b2+b3): sums of four consecutive elements */
+static inline v128_t quads(v128_t a, v128_t b) {
+    return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
+}
+
+/* lanes8 sums of one 32-element block: x0 = elements 0..15, x1 = 16..31 */
+static inline void block_lanes(v128_t x0, v128_t x1, const int8_t *y, v128_t *lo, v128_t *hi) {
+    v128_t p0, p1, p2, p3;
+    dot16(x0, wasm_v128_load(y), &p0, &p1);
+    dot16(x1, wasm_v128_load(y + 16), &p2, &p3);
+    *lo = quads(p0, p1);
+    *hi = quads(p2, p3);
+}
+
+static inline v128_t lo_nibbles(v128_t v) { return wasm_v128_and(v, wasm_i8x16_splat(0x0f)); }
+static inline v128_t hi_nibbles(v128_t v) { return wasm_u8x16_shr(v, 4); }
+
+/* 0xff in byte j where bit j of the 16-bit word h is set */
+static inline v128_t bits16_to_mask(uint32_t h) {
+    const v128_t v = wasm_i16x8_splat((int16_t)h);
+    const v128_t sel = wasm_i8x16_shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const v128_t bit = wasm_u8x16_const(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    return wasm_i8x16_eq(wasm_v128_and(sel, bit), bit);
+}
+
+static inline uint32_t load_u32(const uint8_t *p) {
+    uint32_t u;
+    memcpy(&u, p, sizeof u); /* wasm is little-endian, as the format */
+    return u;
+}
+
+/* ======================================================================== */
+/* legacy 32-element blocks against Q8_0 / Q8_1                             */
+/* ======================================================================== */
+
+static void vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const v128_t eight = wasm_i8x16_splat(8);
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const v128_t q = wasm_v128_load(x[i].qs);
+        v128_t lo, hi;
+        block_lanes(wasm_i8x16_sub(lo_nibbles(q), eight), wasm_i8x16_sub(hi_nibbles(q), eight),
+                    y[i].qs, &lo, &hi);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc);
+}
+
+/* fmaf(a, b, c) for a float a*b exact in double (as fma_f64x2, one value) */
+static inline float fma_exact_product(double ab, float c) {
+    const v128_t p = wasm_f64x2_splat(ab), acc = wasm_f64x2_splat((double)c);
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    v128_t r = wasm_f64x2_add(p, acc);
+    if (wasm_i64x2_extract_lane(wasm_v128_and(r, mask), 0) == 0x10000000)
+        r = fix_midpoints(r, p, acc, mask, mid);
+    return (float)wasm_f64x2_extract_lane(r, 0);
+}
+
+/* Q4_0 in the "serial" order (accum.h; matrices with a multiple of 8 rows):
+ * acc = fmaf((float)block sum, d, acc), one accumulator. |block sum| <=
+ * 32 * 8 * 127 < 2^24, so (float) of it is exact. */
+static void vec_dot_q4_0_serial(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const v128_t eight = wasm_i8x16_splat(8);
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const v128_t q = wasm_v128_load(x[i].qs);
+        v128_t p0, p1, p2, p3;
+        dot16(wasm_i8x16_sub(lo_nibbles(q), eight), wasm_v128_load(y[i].qs), &p0, &p1);
+        dot16(wasm_i8x16_sub(hi_nibbles(q), eight), wasm_v128_load(y[i].qs + 16), &p2, &p3);
+        const v128_t t = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
+        const int32_t sumi = wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1) +
+                             wasm_i32x4_extract_lane(t, 2) + wasm_i32x4_extract_lane(t, 3);
+        const float d = qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d);
+        acc = fma_exact_product((double)sumi * (double)d, acc);
+    }
+    *s = acc;
+}
+
+static void vec_dot_q4_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    float summs = 0.0f;
+    for (int64_t i = 0; i < n / QK4_1; i++) {
+        const v128_t q = wasm_v128_load(x[i].qs);
+        v128_t lo, hi;
+        block_lanes(lo_nibbles(q), hi_nibbles(q), y[i].qs, &lo, &hi);
+        summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc) + summs;
+}
+
+static void vec_dot_q5_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const v128_t sixteen = wasm_i8x16_splat(16);
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        const uint32_t qh = load_u32(x[i].qh);
+        const v128_t q = wasm_v128_load(x[i].qs);
+        /* level - 16 = low nibble - (fifth bit clear ? 16 : 0) */
+        const v128_t x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh)));
+        const v128_t x1 =
+            wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
+        v128_t lo, hi;
+        block_lanes(x0, x1, y[i].qs, &lo, &hi);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc);
+}
+
+static void vec_dot_q5_1(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const v128_t sixteen = wasm_i8x16_splat(16);
+    lanes8 acc;
+    lanes8_zero(&acc);
+    float summs = 0.0f;
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        const uint32_t qh = load_u32(x[i].qh);
+        const v128_t q = wasm_v128_load(x[i].qs);
+        const v128_t x0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh)));
+        const v128_t x1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh >> 16)));
+        v128_t lo, hi;
+        block_lanes(x0, x1, y[i].qs, &lo, &hi);
+        summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc) + summs;
+}
+
+static void vec_dot_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        v128_t lo, hi;
+        block_lanes(wasm_v128_load(x[i].qs), wasm_v128_load(x[i].qs + 16), y[i].qs, &lo, &hi);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc);
+}
+
+/* the 16 IQ4 levels (a fixed part of the format) */
+#define IQ4NL_TABLE wasm_i8x16_const(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+
+static void vec_dot_iq4_nl(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_nl *x = vx;
+    const block_q8_0 *y = vy;
+    const v128_t table = IQ4NL_TABLE;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK4_NL; i++) {
+        const v128_t q = wasm_v128_load(x[i].qs);
+        v128_t lo, hi;
+        block_lanes(wasm_i8x16_swizzle(table, lo_nibbles(q)), wasm_i8x16_swizzle(table, hi_nibbles(q)),
+                    y[i].qs, &lo, &hi);
+        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+    }
+    *s = lanes8_hsum(&acc);
+}
+
+/* ======================================================================== */
+/* K-quants and IQ4_XS against Q8_K                                          */
+/* ======================================================================== */
+
+/* One group of 32 elements: A[0..3] += pair sums of (q * scale) * y, with q
+ * given as i8x16 for elements 0..15 (q0, scale sa) and 16..31 (q1, scale
+ * sb). |q * scale| <= 4096 fits i16 for every type (Q6_K: 32 * 128). */
+static inline __attribute__((always_inline)) void kgroup(v128_t A[4], v128_t q0, v128_t q1,
+                                                         const int8_t *y, int sa, int sb) {
+    const v128_t y0 = wasm_v128_load(y), y1 = wasm_v128_load(y + 16);
+    const v128_t va = wasm_i16x8_splat((int16_t)sa), vb = wasm_i16x8_splat((int16_t)sb);
+    A[0] = wasm_i32x4_add(A[0], wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_low_i8x16(q0), va),
+                                                     wasm_i16x8_extend_low_i8x16(y0)));
+    A[1] = wasm_i32x4_add(A[1], wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_high_i8x16(q0), va),
+                                                     wasm_i16x8_extend_high_i8x16(y0)));
+    A[2] = wasm_i32x4_add(A[2], wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_low_i8x16(q1), vb),
+                                                     wasm_i16x8_extend_low_i8x16(y1)));
+    A[3] = wasm_i32x4_add(A[3], wasm_i32x4_dot_i16x8(wasm_i16x8_mul(wasm_i16x8_extend_high_i8x16(q1), vb),
+                                                     wasm_i16x8_extend_high_i8x16(y1)));
+}
+
+static inline void kzero(v128_t A[4]) {
+    for (int i = 0; i < 4; i++) A[i] = wasm_i32x4_const_splat(0);
+}
+
+/* lanes8 fma of a super-block's integer lanes */
+static inline __attribute__((always_inline)) void kfinish(lanes8 *acc, const v128_t A[4], float d) {
+    lanes8_fma(acc, quads(A[0], A[1]), quads(A[2], A[3]), d);
+}
+
+/* acc_m[m] = fmaf(dmin, p[m], acc_m[m]) for four integer min sums */
+static inline void kmins4(v128_t accm[2], const int32_t p[4], float dmin) {
+    const v128_t s[2] = {wasm_f64x2_make((double)p[0], (double)p[1]),
+                         wasm_f64x2_make((double)p[2], (double)p[3])};
+    fma_f64x2(accm, s, 2, dmin);
+}
+
+static inline float kresult(const lanes8 *acc, const v128_t accm[2]) {
+    const float m0 = (float)wasm_f64x2_extract_lane(accm[0], 0);
+    const float m1 = (float)wasm_f64x2_extract_lane(accm[0], 1);
+    const float m2 = (float)wasm_f64x2_extract_lane(accm[1], 0);
+    const float m3 = (float)wasm_f64x2_extract_lane(accm[1], 1);
+    return lanes8_hsum(acc) + ((m0 + m2) + (m1 + m3));
+}
+
+/* Q4_K / Q5_K 6-bit scales and mins (see ref_kquants.c) */
+static inline void unpack_scale_min_k4(const uint8_t *p, int *sc, int *mn) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = p[j] & 63;
+        mn[j] = p[j + 4] & 63;
+        sc[j + 4] = (p[j + 8] & 15) | ((p[j] >> 6) << 4);
+        mn[j + 4] = (p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4);
+    }
+}
+
+/* Q4_K / Q5_K minimum sums: p[m] = sum over sub-blocks 2m, 2m+1 of
+ * mn * (sum of their 32 activations) */
+static inline void mins_k4(const int *mn, const int16_t *bsums, int32_t p[4]) {
+    for (int m = 0; m < 4; m++) {
+        int32_t t = 0;
+        for (int j = 2 * m; j < 2 * m + 2; j++) t += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+        p[m] = t;
+    }
+}
+
+static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int sc[8], mn[8];
+        unpack_scale_min_k4(x[i].scales, sc, mn);
+        const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
+        if (xdmin != 0.0f) {
+            int32_t p[4];
+            mins_k4(mn, y[i].bsums, p);
+            kmins4(accm, p, -y[i].d * xdmin);
+        }
+        v128_t A[4];
+        kzero(A);
+        for (int c = 0; c < 4; c++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
+            const int8_t *q8 = y[i].qs + 64 * c;
+            kgroup(A, lo_nibbles(v0), lo_nibbles(v1), q8, sc[2 * c], sc[2 * c]);
+            kgroup(A, hi_nibbles(v0), hi_nibbles(v1), q8 + 32, sc[2 * c + 1], sc[2 * c + 1]);
+        }
+        kfinish(&acc, A, y[i].d * xd);
+    }
+    *s = kresult(&acc, accm);
+}
+
+/* nibbles | 16 where bit g of the matching byte of h is set */
+static inline v128_t with_bit4(v128_t nib, v128_t h, int g) {
+    const v128_t bit = wasm_i8x16_splat((int8_t)(1 << g));
+    return wasm_v128_or(nib, wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(h, bit), bit), wasm_i8x16_splat(16)));
+}
+
+static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int sc[8], mn[8];
+        unpack_scale_min_k4(x[i].scales, sc, mn);
+        const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
+        if (xdmin != 0.0f) {
+            int32_t p[4];
+            mins_k4(mn, y[i].bsums, p);
+            kmins4(accm, p, -y[i].d * xdmin);
+        }
+        /* fifth bit of element 32g + l: bit g of qh[l] */
+        const v128_t h0 = wasm_v128_load(x[i].qh), h1 = wasm_v128_load(x[i].qh + 16);
+        v128_t A[4];
+        kzero(A);
+        for (int c = 0; c < 4; c++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
+            const int8_t *q8 = y[i].qs + 64 * c;
+            const int g0 = 2 * c, g1 = 2 * c + 1;
+            kgroup(A, with_bit4(lo_nibbles(v0), h0, g0), with_bit4(lo_nibbles(v1), h1, g0), q8, sc[g0], sc[g0]);
+            kgroup(A, with_bit4(hi_nibbles(v0), h0, g1), with_bit4(hi_nibbles(v1), h1, g1), q8 + 32, sc[g1],
+                   sc[g1]);
+        }
+        kfinish(&acc, A, y[i].d * xd);
+    }
+    *s = kresult(&acc, accm);
+}
+
+/* Q6_K level - 32 from the low nibble and a byte whose bits 4..5 are the
+ * two high bits */
+static inline v128_t q6(v128_t lo4, v128_t hi) {
+    return wasm_i8x16_sub(wasm_v128_or(lo4, wasm_v128_and(hi, wasm_i8x16_splat(0x30))), wasm_i8x16_splat(32));
+}
+
+static void vec_dot_q6_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const v128_t m4 = wasm_i8x16_splat(0x0f);
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const int8_t *sc = x[i].scales;
+        v128_t A[4];
+        kzero(A);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *q8 = y[i].qs + 128 * h;
+            const int8_t *sch = sc + 8 * h;
+            const v128_t l0 = wasm_v128_load(ql), l1 = wasm_v128_load(ql + 16);
+            const v128_t l2 = wasm_v128_load(ql + 32), l3 = wasm_v128_load(ql + 48);
+            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
+            /* group g: low 4 bits = nibble g/2 of ql[32*(g%2) + l]; high 2
+             * bits = bits 2g.. of qh[l], moved to bits 4..5 */
+            kgroup(A, q6(wasm_v128_and(l0, m4), wasm_i8x16_shl(h0, 4)),
+                   q6(wasm_v128_and(l1, m4), wasm_i8x16_shl(h1, 4)), q8, sch[0], sch[1]);
+            kgroup(A, q6(wasm_v128_and(l2, m4), wasm_i8x16_shl(h0, 2)),
+                   q6(wasm_v128_and(l3, m4), wasm_i8x16_shl(h1, 2)), q8 + 32, sch[2], sch[3]);
+            kgroup(A, q6(wasm_u8x16_shr(l0, 4), h0), q6(wasm_u8x16_shr(l1, 4), h1), q8 + 64, sch[4], sch[5]);
+            kgroup(A, q6(wasm_u8x16_shr(l2, 4), wasm_u8x16_shr(h0, 2)),
+                   q6(wasm_u8x16_shr(l3, 4), wasm_u8x16_shr(h1, 2)), q8 + 96, sch[6], sch[7]);
+        }
+        kfinish(&acc, A, y[i].d * qw_fp16_to_fp32(x[i].d));
+    }
+    /* no mins: the reference still adds its (zero) min lanes last */
+    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    *s = kresult(&acc, accm);
+}
+
+/* 2-bit fields of Q2_K / Q3_K: group g of half h is bits 2g.. of qs[32h + l] */
+static inline v128_t bits2(v128_t v, int g) {
+    const v128_t m3 = wasm_i8x16_splat(3);
+    switch (g) {
+    case 0: return wasm_v128_and(v, m3);
+    case 1: return wasm_v128_and(wasm_u8x16_shr(v, 2), m3);
+    case 2: return wasm_v128_and(wasm_u8x16_shr(v, 4), m3);
+    default: return wasm_u8x16_shr(v, 6);
+    }
+}
+
+static void vec_dot_q2_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const v128_t scales = wasm_v128_load(x[i].scales);
+        const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
+        if (xdmin != 0.0f) {
+            /* lane l: mn[2l] * bsums[2l] + mn[2l+1] * bsums[2l+1] */
+            const v128_t mn = wasm_u8x16_shr(scales, 4);
+            const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn), wasm_v128_load(y[i].bsums));
+            const v128_t p1 = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(mn), wasm_v128_load(y[i].bsums + 8));
+            lanes8_fma(&acc, p0, p1, -y[i].d * xdmin);
+        }
+        uint8_t sc[16];
+        wasm_v128_store(sc, wasm_v128_and(scales, wasm_i8x16_splat(0x0f)));
+        v128_t A[4];
+        kzero(A);
+        for (int h = 0; h < 2; h++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * h), v1 = wasm_v128_load(x[i].qs + 32 * h + 16);
+            const int8_t *q8 = y[i].qs + 128 * h;
+            const uint8_t *sch = sc + 8 * h;
+            for (int g = 0; g < 4; g++)
+                kgroup(A, bits2(v0, g), bits2(v1, g), q8 + 32 * g, sch[2 * g], sch[2 * g + 1]);
+        }
+        kfinish(&acc, A, y[i].d * xd);
+    }
+    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    *s = kresult(&acc, accm);
+}
+
+static void vec_dot_q3_K(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    const v128_t four = wasm_i8x16_splat(4), zero = wasm_i8x16_splat(0);
+    lanes8 acc;
+    lanes8_zero(&acc);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int sc[16];
+        const uint8_t *p = x[i].scales;
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (p[j] & 15) : (p[j - 8] >> 4);
+            const int hi = (p[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (lo | (hi << 4)) - 32;
+        }
+        const v128_t m0 = wasm_v128_load(x[i].hmask), m1 = wasm_v128_load(x[i].hmask + 16);
+        v128_t A[4];
+        kzero(A);
+        for (int h = 0; h < 2; h++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * h), v1 = wasm_v128_load(x[i].qs + 32 * h + 16);
+            const int8_t *q8 = y[i].qs + 128 * h;
+            for (int g = 0; g < 4; g++) {
+                /* element 128h + 32g + l: high bit is bit 4h+g of hmask[l]; clear -> -4 */
+                const v128_t bit = wasm_i8x16_splat((int8_t)(1 << (4 * h + g)));
+                const v128_t clear0 = wasm_i8x16_eq(wasm_v128_and(m0, bit), zero);
+                const v128_t clear1 = wasm_i8x16_eq(wasm_v128_and(m1, bit), zero);
+                const v128_t q0 = wasm_i8x16_sub(bits2(v0, g), wasm_v128_and(clear0, four));
+                const v128_t q1 = wasm_i8x16_sub(bits2(v1, g), wasm_v128_and(clear1, four));
+                kgroup(A, q0, q1, q8 + 32 * g, sc[8 * h + 2 * g], sc[8 * h + 2 * g + 1]);
+            }
+        }
+        kfinish(&acc, A, y[i].d * qw_fp16_to_fp32(x[i].d));
+    }
+    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    *s = kresult(&acc, accm);
+}
+
+/* IQ4_XS: one int32 sum per super-block, then the reference's float ops */
+static void vec_dot_iq4_xs(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_iq4_xs *x = vx;
+    const block_q8_K *y = vy;
+    const v128_t table = IQ4NL_TABLE;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        v128_t isum = wasm_i32x4_const_splat(0);
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const int lo = (x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
+            const int hi = (x[i].scales_h >> (2 * ib)) & 3;
+            const v128_t q = wasm_v128_load(x[i].qs + 16 * ib);
+            const int8_t *q8 = y[i].qs + 32 * ib;
+            v128_t p0, p1, p2, p3;
+            dot16(wasm_i8x16_swizzle(table, lo_nibbles(q)), wasm_v128_load(q8), &p0, &p1);
+            dot16(wasm_i8x16_swizzle(table, hi_nibbles(q)), wasm_v128_load(q8 + 16), &p2, &p3);
+            const v128_t sub = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
+            isum = wasm_i32x4_add(isum, wasm_i32x4_mul(sub, wasm_i32x4_splat((lo | (hi << 4)) - 32)));
+        }
+        const int32_t t = wasm_i32x4_extract_lane(isum, 0) + wasm_i32x4_extract_lane(isum, 1) +
+                          wasm_i32x4_extract_lane(isum, 2) + wasm_i32x4_extract_lane(isum, 3);
+        sum += qw_fp16_to_fp32(x[i].d) * y[i].d * (float)t;
+    }
+    *s = sum;
+}
+
+/* ======================================================================== */
+/* float types                                                               */
+/* ======================================================================== */
+
+/* Four halves (sign-extended to i32 lanes) to floats, exact for every
+ * finite half: the magnitude bits shifted into float position denote the
+ * value times 2^-112 (subnormal halves become float subnormals), so one
+ * exact multiply by 2^112 finishes; the sign rides along in bit 31.
+ * Infinities and NaNs (exponent 31) are NOT handled: callers check. */
+static inline v128_t half4_finite(v128_t h32) {
+    const v128_t b = wasm_v128_and(wasm_i32x4_shl(h32, 13), wasm_i32x4_const_splat((int32_t)0x8fffe000));
+    return wasm_f32x4_mul(b, wasm_f32x4_const_splat(0x1p112f));
+}
+
+/* any half of 8 with exponent 31 */
+static inline v128_t half8_special(v128_t h) {
+    const v128_t e = wasm_i16x8_const_splat(0x7c00);
+    return wasm_i16x8_eq(wasm_v128_and(h, e), e);
+}
+
+static void vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    const int64_t np = n & ~(int64_t)63;
+    v128_t acc[4][4];
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 4; l++) acc[j][l] = wasm_f32x4_const_splat(0.0f);
+    for (int64_t i = 0; i < np; i += 64) {
+        v128_t hx[8], hy[8], special = wasm_i16x8_const_splat(0);
+        for (int k = 0; k < 8; k++) {
+            hx[k] = wasm_v128_load(x + i + 8 * k);
+            hy[k] = wasm_v128_load(y + i + 8 * k);
+            special = wasm_v128_or(special, wasm_v128_or(half8_special(hx[k]), half8_special(hy[k])));
+        }
+        if (__builtin_expect(wasm_v128_any_true(special), 0)) {
+            /* inf / nan present: the reference conversion, lane by lane */
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < 4; l++) {
+                    const int64_t e = i + 16 * j + 4 * l;
+                    const v128_t fx = wasm_f32x4_make(qw_fp16_to_fp32(x[e]), qw_fp16_to_fp32(x[e + 1]),
+                                                      qw_fp16_to_fp32(x[e + 2]), qw_fp16_to_fp32(x[e + 3]));
+                    const v128_t fy = wasm_f32x4_make(qw_fp16_to_fp32(y[e]), qw_fp16_to_fp32(y[e + 1]),
+                                                      qw_fp16_to_fp32(y[e + 2]), qw_fp16_to_fp32(y[e + 3]));
+                    acc[j][l] = wasm_f32x4_add(wasm_f32x4_mul(fx, fy), acc[j][l]);
+                }
+            continue;
+        }
+        for (int j = 0; j < 4; j++) {
+            /* elements i + 16j + 0..15: hx[2j] (0..7), hx[2j+1] (8..15) */
+            const v128_t x0 = half4_finite(wasm_i32x4_extend_low_i16x8(hx[2 * j]));
+            const v128_t x1 = half4_finite(wasm_i32x4_extend_high_i16x8(hx[2 * j]));
+            const v128_t x2 = half4_finite(wasm_i32x4_extend_low_i16x8(hx[2 * j + 1]));
+            const v128_t x3 = half4_finite(wasm_i32x4_extend_high_i16x8(hx[2 * j + 1]));
+            const v128_t y0 = half4_finite(wasm_i32x4_extend_low_i16x8(hy[2 * j]));
+            const v128_t y1 = half4_finite(wasm_i32x4_extend_high_i16x8(hy[2 * j]));
+            const v128_t y2 = half4_finite(wasm_i32x4_extend_low_i16x8(hy[2 * j + 1]));
+            const v128_t y3 = half4_finite(wasm_i32x4_extend_high_i16x8(hy[2 * j + 1]));
+            /* exact product, one rounding in the add: fmaf */
+            acc[j][0] = wasm_f32x4_add(wasm_f32x4_mul(x0, y0), acc[j][0]);
+            acc[j][1] = wasm_f32x4_add(wasm_f32x4_mul(x1, y1), acc[j][1]);
+            acc[j][2] = wasm_f32x4_add(wasm_f32x4_mul(x2, y2), acc[j][2]);
+            acc[j][3] = wasm_f32x4_add(wasm_f32x4_mul(x3, y3), acc[j][3]);
+        }
+    }
+    double sum = 0.0;
+    if (np) {
+        v128_t a[4];
+        for (int l = 0; l < 4; l++) {
+            const v128_t a0 = wasm_f32x4_add(acc[0][l], acc[2][l]);
+            const v128_t a1 = wasm_f32x4_add(acc[1][l], acc[3][l]);
+            a[l] = wasm_f32x4_add(a0, a1);
+        }
+        /* qw_hsum16: t8 = a[8..15] + a[0..7]; t4 = t8[4..7] + t8[0..3] */
+        const v128_t t4 = wasm_f32x4_add(wasm_f32x4_add(a[3], a[1]), wasm_f32x4_add(a[2], a[0]));
+        const float h = (wasm_f32x4_extract_lane(t4, 0) + wasm_f32x4_extract_lane(t4, 2)) +
+                        (wasm_f32x4_extract_lane(t4, 1) + wasm_f32x4_extract_lane(t4, 3));
+        sum = (double)h;
+    }
+    for (int64_t i = np; i < n; i++) sum += (double)(qw_fp16_to_fp32(x[i]) * qw_fp16_to_fp32(y[i]));
+    *s = (float)sum;
+}
+
+/* F32 / BF16: float products (SIMD), summed in double strictly in order. */
+static inline double add_products4(double sum, v128_t prod) {
+    const v128_t lo = wasm_f64x2_promote_low_f32x4(prod);
+    const v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(prod, prod, 2, 3, 2, 3));
+    sum += wasm_f64x2_extract_lane(lo, 0);
+    sum += wasm_f64x2_extract_lane(lo, 1);
+    sum += wasm_f64x2_extract_lane(hi, 0);
+    sum += wasm_f64x2_extract_lane(hi, 1);
+    return sum;
+}
+
+static void vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        sum = add_products4(sum, wasm_f32x4_mul(wasm_v128_load(x + i), wasm_v128_load(y + i)));
+    for (; i < n; i++) sum += (double)(x[i] * y[i]);
+    *s = (float)sum;
+}
+
+static void vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint16_t *x = vx, *y = vy;
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v128_t hx = wasm_v128_load(x + i), hy = wasm_v128_load(y + i);
+        const v128_t x0 = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(hx), 16);
+        const v128_t x1 = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(hx), 16);
+        const v128_t y0 = wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(hy), 16);
+        const v128_t y1 = wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(hy), 16);
+        sum = add_products4(sum, wasm_f32x4_mul(x0, y0));
+        sum = add_products4(sum, wasm_f32x4_mul(x1, y1));
+    }
+    for (; i < n; i++) sum += (double)(qw_bf16_to_fp32(x[i]) * qw_bf16_to_fp32(y[i]));
+    *s = (float)sum;
+}
+
+/* ======================================================================== */
+/* activation quantizers                                                     */
+/* ======================================================================== */
+
+static inline float hmax4(v128_t v) {
+    v = wasm_f32x4_max(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+    v = wasm_f32x4_max(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+    return wasm_f32x4_extract_lane(v, 0);
+}
+
+/* 16 int8 levels of x[0..15] * id: round half to even, clamped to lo..127
+ * (lo = -127 or -128); NaN gives 0 (trunc_sat). */
+static inline v128_t levels16(const float *x, v128_t vid, int lo) {
+    v128_t q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + 4 * k), vid)));
+    const v128_t w = wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(q[0], q[1]), wasm_i16x8_narrow_i32x4(q[2], q[3]));
+    return lo == -128 ? w : wasm_i8x16_max(w, wasm_i8x16_splat(-127));
+}
+
+/* max |x| over 32 values; NaN if any is NaN (f32x4.max propagates it) */
+static inline float absmax32(const float *x) {
+    v128_t m = wasm_f32x4_abs(wasm_v128_load(x));
+    for (int k = 1; k < 8; k++) m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(x + 4 * k)));
+    return hmax4(m);
+}
+
+static void quantize_act_q8_0(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        const float amax = absmax32(x);
+        if (amax != amax) { /* a NaN: the reference picks which one */
+            qw_quantize_act_q8_0(x, &y[i], QK8_0);
+            continue;
+        }
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const v128_t vid = wasm_f32x4_splat(id);
+        y[i].d = qw_fp32_to_fp16(amax / 127.0f);
+        wasm_v128_store(y[i].qs, levels16(x, vid, -127));
+        wasm_v128_store(y[i].qs + 16, levels16(x + 16, vid, -127));
+    }
+}
+
+static inline int32_t hsum_i8x16(v128_t v) {
+    const v128_t s = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extadd_pairwise_i8x16(v));
+    return wasm_i32x4_extract_lane(s, 0) + wasm_i32x4_extract_lane(s, 1) + wasm_i32x4_extract_lane(s, 2) +
+           wasm_i32x4_extract_lane(s, 3);
+}
+
+static void quantize_act_q8_1(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        const float amax = absmax32(x);
+        if (amax != amax) {
+            qw_quantize_act_q8_1(x, &y[i], QK8_1);
+            continue;
+        }
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const v128_t vid = wasm_f32x4_splat(id);
+        const v128_t q0 = levels16(x, vid, -127), q1 = levels16(x + 16, vid, -127);
+        y[i].d = qw_fp32_to_fp16(d);
+        wasm_v128_store(y[i].qs, q0);
+        wasm_v128_store(y[i].qs + 16, q1);
+        y[i].s = qw_fp32_to_fp16((float)(hsum_i8x16(q0) + hsum_i8x16(q1)) * d);
+    }
+}
+
+static void quantize_act_q8_K(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        /* pmax(acc, v) keeps acc when v is NaN: NaNs are never chosen */
+        v128_t m = wasm_f32x4_const_splat(0.0f);
+        for (int k = 0; k < QK_K / 4; k++) m = wasm_f32x4_pmax(m, wasm_f32x4_abs(wasm_v128_load(x + 4 * k)));
+        m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
+        m = wasm_f32x4_pmax(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
+        const float amax = wasm_f32x4_extract_lane(m, 0);
+        if (amax == 0.0f) {
+            y[i].d = 0.0f;
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            memset(y[i].bsums, 0, sizeof y[i].bsums);
+            continue;
+        }
+        /* the first element of that magnitude, sign kept */
+        const v128_t va = wasm_f32x4_splat(amax);
+        float max = 0.0f;
+        for (int k = 0; k < QK_K / 4; k++) {
+            const int bm = wasm_i32x4_bitmask(wasm_f32x4_eq(wasm_f32x4_abs(wasm_v128_load(x + 4 * k)), va));
+            if (bm) {
+                max = x[4 * k + __builtin_ctz((unsigned)bm)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const v128_t vis = wasm_f32x4_splat(iscale);
+        for (int g = 0; g < QK_K / 16; g++) {
+            const v128_t q = levels16(x + 16 * g, vis, -128);
+            wasm_v128_store(y[i].qs + 16 * g, q);
+            y[i].bsums[g] = (int16_t)hsum_i8x16(q);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+/* ======================================================================== */
+
+static const qw_kernel_set g_wasm_simd128 = {
+    .name = "wasm-simd128",
+    .vec_dot =
+        {
+            [QW_TYPE_F32] = vec_dot_f32,
+            [QW_TYPE_F16] = vec_dot_f16,
+            [QW_TYPE_BF16] = vec_dot_bf16,
+            [QW_TYPE_Q4_0] = vec_dot_q4_0,
+            [QW_TYPE_Q4_1] = vec_dot_q4_1,
+            [QW_TYPE_Q5_0] = vec_dot_q5_0,
+            [QW_TYPE_Q5_1] = vec_dot_q5_1,
+            [QW_TYPE_Q8_0] = vec_dot_q8_0,
+            [QW_TYPE_IQ4_NL] = vec_dot_iq4_nl,
+            [QW_TYPE_Q2_K] = vec_dot_q2_K,
+            [QW_TYPE_Q3_K] = vec_dot_q3_K,
+            [QW_TYPE_Q4_K] = vec_dot_q4_K,
+            [QW_TYPE_Q5_K] = vec_dot_q5_K,
+            [QW_TYPE_Q6_K] = vec_dot_q6_K,
+            [QW_TYPE_IQ4_XS] = vec_dot_iq4_xs,
+        },
+    .vec_dot_rows8 =
+        {
+            [QW_TYPE_Q4_0] = vec_dot_q4_0_serial,
+        },
+    .quantize_act =
+        {
+            [QW_TYPE_Q8_0] = quantize_act_q8_0,
+            [QW_TYPE_Q8_1] = quantize_act_q8_1,
+            [QW_TYPE_Q8_K] = quantize_act_q8_K,
+        },
+};
+
+const qw_kernel_set *qw_kernels_wasm_simd128(void) { return &g_wasm_simd128; }
+
+#else
+
 const qw_kernel_set *qw_kernels_wasm_simd128(void) { return NULL; }
+
+#endif

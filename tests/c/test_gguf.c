@@ -8,7 +8,8 @@
  *   a prefix);
  * - a list of hostile inputs, each made by patching a valid writer-made file,
  *   each with its valid twin, its expected status and message substring;
- * - writer round trip, getters, split-file names.
+ * - writer round trip, streamed tensor data (fill callback), getters,
+ *   split-file names.
  * Every buffer handed to the parser is an exact-size heap copy, so ASan sees
  * any read past the end. */
 #include <stdint.h>
@@ -751,6 +752,98 @@ static void test_round_trip(void) {
     qw_gguf_writer_free(w);
 }
 
+/* Streaming writer: tensors without data filled by a callback, in pieces,
+ * give the same bytes as the buffer writer with the data in memory; short and
+ * long fills and failing fills are errors. */
+typedef struct {
+    const uint8_t *src[3]; /* per tensor index; NULL = not filled */
+    uint64_t len[3];
+    int mode;              /* 0 exact, 1 one byte short, 2 one byte long, 3 fail */
+    int calls;
+} fill_state;
+
+static qw_status fill_cb(void *user, size_t index, qw_gguf_stream *out) {
+    fill_state *fs = user;
+    fs->calls++;
+    if (fs->mode == 3) return qw_fail(QW_ERR_IO, "fill failed on purpose");
+    if (index >= 3 || !fs->src[index]) return qw_fail(QW_ERR_INVALID_ARG, "unexpected index");
+    uint64_t n = fs->len[index] - (fs->mode == 1 ? 1 : 0);
+    for (uint64_t o = 0; o < n;) { /* pieces of 5 bytes */
+        size_t k = n - o < 5 ? (size_t)(n - o) : 5;
+        qw_status st = qw_gguf_stream_write(out, fs->src[index] + o, k);
+        if (st != QW_OK) return st;
+        o += k;
+    }
+    if (fs->mode == 2) return qw_gguf_stream_write(out, "x", 1);
+    return QW_OK;
+}
+
+static uint8_t *stream_file(fill_state *fs, qw_status *st, size_t *n) {
+    static uint8_t f32[4 * 12], q8[2 * 34], q4[3 * 18];
+    for (size_t i = 0; i < sizeof f32; i++) f32[i] = (uint8_t)(i * 5 + 1);
+    for (size_t i = 0; i < sizeof q8; i++) q8[i] = (uint8_t)(i * 11 + 3);
+    for (size_t i = 0; i < sizeof q4; i++) q4[i] = (uint8_t)(i * 13 + 7);
+    const int64_t ne_a[2] = {4, 3}, ne_b[2] = {32, 2}, ne_c[2] = {32, 3};
+    qw_gguf_writer *w = NULL, *ref = NULL;
+    CHECK(qw_gguf_writer_create(&w) == QW_OK && qw_gguf_writer_create(&ref) == QW_OK);
+    qw_gguf_writer *ws[2] = {w, ref};
+    for (int k = 0; k < 2; k++) {
+        CHECK(qw_gguf_set_str(ws[k], "general.architecture", "llama") == QW_OK);
+        CHECK(qw_gguf_writer_set_alignment(ws[k], 64) == QW_OK);
+        /* the streamed writer leaves a and c to the fill; b is in memory */
+        CHECK(qw_gguf_add_tensor(ws[k], "a", QW_TYPE_F32, 2, ne_a, k ? f32 : NULL, 48) == QW_OK);
+        CHECK(qw_gguf_add_tensor(ws[k], "b", QW_TYPE_Q8_0, 2, ne_b, q8, 68) == QW_OK);
+        CHECK(qw_gguf_add_tensor(ws[k], "c", QW_TYPE_Q4_0, 2, ne_c, k ? q4 : NULL, 54) == QW_OK);
+    }
+    fs->src[0] = f32, fs->len[0] = 48;
+    fs->src[1] = NULL;
+    fs->src[2] = q4, fs->len[2] = 54;
+    uint8_t *want = NULL, *got = NULL;
+    size_t want_n = 0;
+    CHECK(qw_gguf_writer_to_buffer(ref, &want, &want_n) == QW_OK);
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    *st = f ? qw_gguf_writer_to_file_fill(w, f, fill_cb, fs) : QW_ERR_IO;
+    if (f && *st == QW_OK) {
+        long len = ftell(f);
+        rewind(f);
+        got = malloc(len > 0 ? (size_t)len : 1);
+        *n = got ? fread(got, 1, (size_t)len, f) : 0;
+        CHECK(len >= 0 && *n == (size_t)len);
+        CHECK(*n == want_n && memcmp(got, want, want_n) == 0);
+        qw_gguf *g = NULL;
+        CHECK(qw_gguf_parse(got, *n, *n, &g, NULL) == QW_OK && g->n_tensors == 3);
+        qw_gguf_free(g);
+    }
+    if (f) fclose(f);
+    free(want);
+    qw_gguf_writer_free(w);
+    qw_gguf_writer_free(ref);
+    return got;
+}
+
+static void test_stream_fill(void) {
+    fill_state fs = {0};
+    qw_status st;
+    size_t n = 0;
+    uint8_t *b = stream_file(&fs, &st, &n);
+    CHECKF(st == QW_OK && b && fs.calls == 2, "%s, %d calls: %s", qw_status_name(st), fs.calls,
+           qw_last_error());
+    free(b);
+    for (int mode = 1; mode <= 3; mode++) {
+        memset(&fs, 0, sizeof fs);
+        fs.mode = mode;
+        b = stream_file(&fs, &st, &n);
+        const char *want = mode == 1 ? "fill gave 47 of its 48 bytes"
+                         : mode == 2 ? "1 bytes of tensor data given where 0 remain"
+                                     : "fill failed on purpose";
+        CHECKF(st == (mode == 3 ? QW_ERR_IO : QW_ERR_INVALID_ARG) && !b &&
+                   strstr(qw_last_error(), want) && fs.calls == 1,
+               "mode %d: %s: %s", mode, qw_status_name(st), qw_last_error());
+        free(b);
+    }
+}
+
 static void test_writer_errors(void) {
     qw_gguf_writer *w = NULL;
     CHECK(qw_gguf_writer_create(&w) == QW_OK);
@@ -862,6 +955,7 @@ int main(void) {
     test_hostile();
     test_round_trip();
     test_writer_errors();
+    test_stream_fill();
     test_getters();
     test_split_path();
     return qw_test_end();

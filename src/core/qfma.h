@@ -1,0 +1,40 @@
+/* Fused multiply-add with one rounding, on every target.
+ *
+ * Natively fmaf is a hardware instruction or a correct libm routine. Under
+ * Emscripten, libc's fmaf is not correctly rounded when a*b + c lands exactly
+ * halfway between two floats after rounding to double (its fix-up relies on
+ * switching the rounding mode, which wasm cannot do), so there we compute it
+ * ourselves: a*b is exact in double, the sum rounds once to double, and only
+ * when that double is a float midpoint do we need the sign of the rounding
+ * error (TwoSum) to round the right way. qw_fmaf_soft is always compiled so
+ * native tests can check it against fmaf. */
+#ifndef QW_QFMA_H
+#define QW_QFMA_H
+
+#include <math.h>
+
+static inline float qw_fmaf_soft(float a, float b, float c) {
+    const double p = (double)a * (double)b; /* exact: 24 + 24 bits */
+    const double r = p + (double)c;         /* one rounding */
+    const float f = (float)r;
+    if (!isfinite(r) || (double)f == r) return f;
+    /* is r exactly halfway between f and its neighbour on r's side? */
+    const float g = nextafterf(f, r > (double)f ? INFINITY : -INFINITY);
+    if (!isfinite(g) || r - (double)f != (double)g - r) return f;
+    /* r is a midpoint: the exact sum's side of it decides (TwoSum error) */
+    const double bv = r - p;
+    const double err = (p - (r - bv)) + ((double)c - bv);
+    if (err == 0.0) return f; /* a true tie: (float) rounded it to even */
+    const float lo = f < g ? f : g, hi = f < g ? g : f;
+    return err > 0.0 ? hi : lo;
+}
+
+static inline float qw_fmaf(float a, float b, float c) {
+#if defined(__EMSCRIPTEN__)
+    return qw_fmaf_soft(a, b, c);
+#else
+    return fmaf(a, b, c);
+#endif
+}
+
+#endif
