@@ -30,4 +30,9 @@ echo "== WebAssembly SIMD128 kernels under node (scripts/test-wasm-kernels.sh)"
 bash scripts/test-wasm-kernels.sh
 summary+=("wasm-simd128 (node): ok")
 
+echo "== WebAssembly module (scripts/build-wasm.sh) and Node parity tests (tests/node/)"
+bash scripts/build-wasm.sh
+node --test tests/node/
+summary+=("wasm parity (node): ok")
+
 printf '%s\n' "${summary[@]}"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly module used by wasm/engine.mjs and wasm/cli.mjs, in two
+# variants, each an ES module factory (qwasm.mjs + qwasm.wasm; the pthreads one
+# also qwasm.worker.js) that runs in Node, browsers and workers:
+#   build-wasm/      single-threaded
+#   build-wasm-mt/   pthreads (-pthread); the engine sizes the worker pool per
+#                    module instance (Module.qwPoolSize = threads - 1), and the
+#                    pool is loaded before the module resolves, so creating the
+#                    threads never waits on the event loop
+# Both: -O3 -msimd128, plain wasm32 (no Memory64/JSPI/Asyncify), memory
+# growth up to 4 GB. Needs Debian's emscripten (3.1.6+), nodejs and libstb-dev
+# (installed if missing).
+#   bash scripts/build-wasm.sh            # both variants
+#   VARIANTS=st bash scripts/build-wasm.sh   # only one (st or mt)
+# Env: JOBS (default 2), VARIANTS ("st mt").
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-2}
+VARIANTS=${VARIANTS:-"st mt"}
+
+missing=""
+for p in emscripten nodejs libstb-dev cmake; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+# Debian's emscripten tools find their node modules here
+export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+
+build() { # dir, extra compile flags, extra link flags
+  local dir=$1 cflags=$2 lflags=$3
+  mkdir -p "$dir/shim"
+  # <stb/stb_ds.h> without putting /usr/include (glibc headers) on emcc's path
+  ln -sfn /usr/include/stb "$dir/shim/stb"
+  echo "== configure $dir"
+  emcmake cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DQW_WERROR=ON -DQW_TESTS=OFF \
+    -DCMAKE_C_FLAGS="-msimd128 $cflags -isystem $dir/shim" \
+    -DCMAKE_EXE_LINKER_FLAGS="$lflags" >/dev/null
+  echo "== build $dir"
+  cmake --build "$dir" -j"$JOBS" --target qwasm_wasm
+  ls -l "$dir"/qwasm.mjs "$dir"/qwasm.wasm
+}
+
+for v in $VARIANTS; do
+  case $v in
+    st) build "$ROOT/build-wasm" "" "" ;;
+    mt) build "$ROOT/build-wasm-mt" "-pthread" \
+          "-pthread -sPTHREAD_POOL_SIZE=Module.qwPoolSize||1 -sPTHREAD_POOL_SIZE_STRICT=2" ;;
+    *) echo "unknown variant '$v' (st, mt)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,233 @@
+/* WebAssembly exports: a thin C layer over the public API (src/qwasm.h) for
+ * wasm/engine.mjs. Handles are plain pointers into wasm memory. Functions that
+ * can fail return 0 / -1 and leave the status in qwb_last_status() and the
+ * message in qw_last_error(). Nothing here prints. */
+#include <emscripten/emscripten.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/model.h"
+#include "qwasm.h"
+#include "quant/kernels.h"
+#include "quant/types.h"
+
+static int g_status; /* status of the last fallible call (main thread only) */
+
+static int set_status(qw_status s) {
+    g_status = (int)s;
+    return (int)s;
+}
+
+EMSCRIPTEN_KEEPALIVE int qwb_last_status(void) { return g_status; }
+EMSCRIPTEN_KEEPALIVE const char *qwb_last_error(void) { return qw_last_error(); }
+EMSCRIPTEN_KEEPALIVE const char *qwb_status_name(int s) { return qw_status_name((qw_status)s); }
+EMSCRIPTEN_KEEPALIVE const char *qwb_kernel_path(void) { return qw_kernel_path(); }
+EMSCRIPTEN_KEEPALIVE const char *qwb_type_name(int t) { return qw_type_name((uint32_t)t); }
+
+EMSCRIPTEN_KEEPALIVE void *qwb_malloc(size_t n) { return malloc(n ? n : 1); }
+EMSCRIPTEN_KEEPALIVE void qwb_free(void *p) { free(p); }
+
+/* ---------------------------------------------------------------- model -- */
+
+/* bytes must stay allocated until qwb_model_free (the model borrows them). */
+EMSCRIPTEN_KEEPALIVE qw_model *qwb_model_load(const void *bytes, size_t size) {
+    qw_model *m = NULL;
+    if (set_status(qw_model_load_memory(bytes, size, &m)) != QW_OK) return NULL;
+    return m;
+}
+
+/* The same for the bytes of a file called `name`, with the messages that
+ * qw_model_load(name) gives for one file: parser errors prefixed with the
+ * name, a split part named like a plain file reported as such. A split model
+ * (several files) is not supported here yet. */
+EMSCRIPTEN_KEEPALIVE qw_model *qwb_model_load_named(const void *bytes, size_t size,
+                                                    const char *name) {
+    int n_split = 0;
+    static char part[4096];
+    if (qw_gguf_split_path(name, 1, part, sizeof part, &n_split) && n_split > 1) {
+        set_status(qw_fail(QW_ERR_UNSUPPORTED,
+                           "%s: split models (%d parts) cannot be loaded in WebAssembly yet",
+                           name, n_split));
+        return NULL;
+    }
+    qw_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        set_status(qw_fail(QW_ERR_OOM, "out of memory"));
+        return NULL;
+    }
+    qw_status st = qw_gguf_parse(bytes, size, size, &m->shards[0], NULL);
+    if (st != QW_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", qw_last_error());
+        st = qw_fail(st, "%s: %s", name, msg);
+    } else {
+        m->n_shards = 1;
+        uint32_t cnt = 1;
+        st = qw_gguf_get_u32(m->shards[0], "split.count", false, &cnt);
+        if (st == QW_OK && cnt > 1)
+            st = qw_fail(QW_ERR_BAD_MODEL,
+                         "%s is part of a %u-part split model but its name does not end in "
+                         "-0000N-of-0000M.gguf",
+                         name, cnt);
+    }
+    if (st == QW_OK) st = qw_model_init_from_gguf(m);
+    if (set_status(st) != QW_OK) {
+        qw_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+EMSCRIPTEN_KEEPALIVE void qwb_model_free(qw_model *m) { qw_model_free(m); }
+
+EMSCRIPTEN_KEEPALIVE const char *qwb_model_arch(const qw_model *m) {
+    return qw_model_hparams(m)->arch;
+}
+
+/* Numeric facts about a model, written to out[0..22) as doubles (all exact). */
+enum {
+    QWB_N_VOCAB, QWB_N_CTX_TRAIN, QWB_N_EMBD, QWB_N_LAYER, QWB_N_HEAD, QWB_N_HEAD_KV,
+    QWB_HEAD_DIM, QWB_N_FF, QWB_ROPE_DIM, QWB_ROPE_BASE, QWB_ROPE_NEOX, QWB_RMS_EPS,
+    QWB_TIED, QWB_BOS, QWB_EOS, QWB_ADD_BOS, QWB_N_PARAMS, QWB_WEIGHT_BYTES, QWB_FILE_BYTES,
+    QWB_GGUF_VERSION, QWB_N_SHARDS, QWB_ROPE_FREQS, QWB_N_FIELDS
+};
+
+EMSCRIPTEN_KEEPALIVE int qwb_model_info(const qw_model *m, double *out) {
+    const qw_hparams *hp = qw_model_hparams(m);
+    uint64_t file_bytes = 0;
+    for (int s = 0; s < m->n_shards; s++) file_bytes += m->shards[s]->file_size;
+    out[QWB_N_VOCAB] = hp->n_vocab;
+    out[QWB_N_CTX_TRAIN] = hp->n_ctx_train;
+    out[QWB_N_EMBD] = hp->n_embd;
+    out[QWB_N_LAYER] = hp->n_layer;
+    out[QWB_N_HEAD] = hp->n_head;
+    out[QWB_N_HEAD_KV] = hp->n_head_kv;
+    out[QWB_HEAD_DIM] = hp->head_dim;
+    out[QWB_N_FF] = hp->n_ff;
+    out[QWB_ROPE_DIM] = hp->rope_dim;
+    out[QWB_ROPE_BASE] = (double)hp->rope_base;
+    out[QWB_ROPE_NEOX] = hp->rope_neox;
+    out[QWB_RMS_EPS] = (double)hp->rms_eps;
+    out[QWB_TIED] = hp->tied_output;
+    out[QWB_BOS] = qw_token_bos(m);
+    out[QWB_EOS] = qw_token_eos(m);
+    out[QWB_ADD_BOS] = qw_model_add_bos(m);
+    out[QWB_N_PARAMS] = (double)qw_model_n_params(m);
+    out[QWB_WEIGHT_BYTES] = (double)qw_model_weight_bytes(m);
+    out[QWB_FILE_BYTES] = (double)file_bytes;
+    out[QWB_GGUF_VERSION] = m->shards[0]->version;
+    out[QWB_N_SHARDS] = m->n_shards;
+    out[QWB_ROPE_FREQS] = m->rope_freqs != NULL;
+    return QWB_N_FIELDS;
+}
+
+/* Tensors of GGUF type t in the model (0 for t outside [0, 64)). */
+EMSCRIPTEN_KEEPALIVE int qwb_model_type_count(const qw_model *m, int t) {
+    return t >= 0 && t < 64 ? (int)m->type_hist[t] : 0;
+}
+
+/* ------------------------------------------------------------ tokenizer -- */
+
+/* Same contract as qw_tokenize (count needed, may exceed cap; -1 on error). */
+EMSCRIPTEN_KEEPALIVE int qwb_tokenize(const qw_model *m, const char *text, size_t len,
+                                      int add_bos, int32_t *out, int cap) {
+    int k = qw_tokenize(m, text, len, add_bos != 0, out, cap);
+    set_status(k < 0 ? QW_ERR_INVALID_ARG : QW_OK);
+    return k;
+}
+
+EMSCRIPTEN_KEEPALIVE int qwb_token_to_bytes(const qw_model *m, int32_t tok, char *out, int cap) {
+    return qw_token_to_bytes(m, tok, out, cap);
+}
+
+EMSCRIPTEN_KEEPALIVE qw_detok *qwb_detok_new(void) { return calloc(1, sizeof(qw_detok)); }
+EMSCRIPTEN_KEEPALIVE void qwb_detok_free(qw_detok *d) { free(d); }
+EMSCRIPTEN_KEEPALIVE int qwb_detok_push(const qw_model *m, qw_detok *d, int32_t tok, char *out,
+                                        int cap) {
+    return qw_detok_push(m, d, tok, out, cap);
+}
+EMSCRIPTEN_KEEPALIVE int qwb_detok_flush(qw_detok *d, char *out, int cap) {
+    return qw_detok_flush(d, out, cap);
+}
+
+/* -------------------------------------------------------------- context -- */
+
+EMSCRIPTEN_KEEPALIVE qw_context *qwb_context_create(const qw_model *m, int n_ctx, int n_threads) {
+    qw_context *c = NULL;
+    if (set_status(qw_context_create(m, n_ctx, n_threads, &c)) != QW_OK) return NULL;
+    return c;
+}
+EMSCRIPTEN_KEEPALIVE void qwb_context_free(qw_context *c) { qw_context_free(c); }
+EMSCRIPTEN_KEEPALIVE void qwb_context_reset(qw_context *c) { qw_context_reset(c); }
+EMSCRIPTEN_KEEPALIVE int qwb_context_pos(const qw_context *c) { return qw_context_pos(c); }
+EMSCRIPTEN_KEEPALIVE int qwb_context_n_ctx(const qw_context *c) { return qw_context_n_ctx(c); }
+
+EMSCRIPTEN_KEEPALIVE int qwb_decode(qw_context *c, const int32_t *tokens, int n, int all_logits) {
+    return set_status(qw_decode(c, tokens, n, all_logits != 0));
+}
+
+EMSCRIPTEN_KEEPALIVE const float *qwb_logits(const qw_context *c, int i) {
+    return qw_logits(c, i);
+}
+
+/* The K best candidates of logits row i (descending logit, ties by lower id),
+ * the same selection as `qwasm eval`. Writes ids and values; returns the
+ * count, or -1 if the row was not kept. */
+EMSCRIPTEN_KEEPALIVE int qwb_top_k(const qw_context *c, int V, int i, int K, int32_t *top,
+                                   float *vals) {
+    const float *l = qw_logits(c, i);
+    if (!l || K < 1) return -1;
+    if (K > V) K = V;
+    int k = 0;
+    for (int32_t t = 0; t < V; t++) {
+        if (k == K && !(l[t] > l[top[K - 1]])) continue;
+        int j = k < K ? k++ : K - 1;
+        while (j > 0 && l[t] > l[top[j - 1]]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = t;
+    }
+    for (int j = 0; j < k; j++) vals[j] = l[top[j]];
+    return k;
+}
+
+/* -------------------------------------------------------------- sampler -- */
+
+EMSCRIPTEN_KEEPALIVE qw_sampler *qwb_sampler_create(int n_vocab, float temperature, int top_k,
+                                                    float top_p, float min_p,
+                                                    float repeat_penalty, int repeat_last_n,
+                                                    uint32_t seed_lo, uint32_t seed_hi) {
+    qw_sampler_params p = qw_sampler_defaults();
+    p.temperature = temperature;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    p.repeat_penalty = repeat_penalty;
+    if (repeat_last_n >= 0) p.repeat_last_n = repeat_last_n;
+    p.seed = ((uint64_t)seed_hi << 32) | seed_lo;
+    qw_sampler *s = NULL;
+    if (set_status(qw_sampler_create(&p, n_vocab, &s)) != QW_OK) return NULL;
+    return s;
+}
+
+/* Defaults as doubles: temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n. */
+EMSCRIPTEN_KEEPALIVE void qwb_sampler_defaults(double *out) {
+    qw_sampler_params p = qw_sampler_defaults();
+    out[0] = (double)p.temperature;
+    out[1] = p.top_k;
+    out[2] = (double)p.top_p;
+    out[3] = (double)p.min_p;
+    out[4] = (double)p.repeat_penalty;
+    out[5] = p.repeat_last_n;
+}
+
+EMSCRIPTEN_KEEPALIVE void qwb_sampler_free(qw_sampler *s) { qw_sampler_free(s); }
+EMSCRIPTEN_KEEPALIVE int32_t qwb_sampler_sample(qw_sampler *s, const qw_context *c) {
+    return qw_sampler_sample(s, qw_logits(c, -1));
+}
+EMSCRIPTEN_KEEPALIVE void qwb_sampler_accept(qw_sampler *s, int32_t tok) {
+    qw_sampler_accept(s, tok);
+}

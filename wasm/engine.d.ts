@@ -1,0 +1,101 @@
+// Types for wasm/engine.mjs (hand-written).
+
+/** Every engine failure. `code` is the library's status name. */
+export class QwasmError extends Error {
+  readonly name: 'QwasmError';
+  readonly code: 'IO' | 'BAD_MODEL' | 'UNSUPPORTED_TYPE' | 'OUT_OF_MEMORY' | 'INVALID_ARGUMENT' |
+    'TRUNCATED' | 'ABORTED' | string;
+  constructor(code: string, message: string);
+}
+
+export interface EngineOptions {
+  /** 'st' single-threaded (default) or 'mt' pthreads (needs cross-origin isolation in browsers). */
+  variant?: 'st' | 'mt';
+  /** Threads per context (default 1); sizes the mt variant's worker pool. */
+  threads?: number;
+  /** Where qwasm.mjs is (default: ../build-wasm[-mt]/qwasm.mjs next to engine.mjs). */
+  moduleUrl?: string | URL;
+}
+
+export interface TensorTypeCount { type: string; count: number; }
+
+export interface ModelInfo {
+  arch: string;
+  nVocab: number; nCtxTrain: number; nEmbd: number; nLayer: number; nHead: number;
+  nHeadKv: number; headDim: number; nFf: number; ropeDim: number; ropeBase: number;
+  ropeNeox: boolean; rmsEps: number; tiedOutput: boolean;
+  bos: number; eos: number; addBos: boolean;
+  nParams: number; weightBytes: number; fileBytes: number; ggufVersion: number;
+  nShards: number; ropeFreqs: boolean;
+  tensorTypes: TensorTypeCount[];
+}
+
+export interface EngineInfo extends ModelInfo {
+  kernelPath: string;
+  variant: 'st' | 'mt';
+}
+
+export interface EvalOptions {
+  /** Candidates per position (default 5). */
+  top?: number;
+  /** Decode the first `batch` tokens as one batch, then one at a time (default: all at once). */
+  batch?: number;
+  nCtx?: number;
+  threads?: number;
+}
+
+export interface EvalRow {
+  pos: number;
+  token: number;
+  /** [id, logit] pairs, best first (ties by lower id). */
+  top: Array<[number, number]>;
+}
+
+export interface CompleteOptions {
+  prompt: string;
+  maxTokens?: number;      // 128
+  temperature?: number;    // 0.8; 0 = greedy
+  topK?: number;           // 40; 0 = off
+  topP?: number;           // 0.95; 1 = off
+  minP?: number;           // 0.05; 0 = off
+  repeatPenalty?: number;  // 1 = off
+  repeatLastN?: number;    // 64
+  /** Default: the time in seconds. */
+  seed?: number | bigint;
+  stop?: string | string[];
+  addBos?: boolean;
+  nCtx?: number;
+  threads?: number;
+}
+
+export interface CompleteStats {
+  promptTokens: number; promptMs: number; genTokens: number; genMs: number;
+  threads: number; contextFull: boolean; nCtx?: number; stopped: boolean;
+}
+
+export class Engine {
+  static create(opts?: EngineOptions): Promise<Engine>;
+  readonly variant: 'st' | 'mt';
+  readonly threads: number;
+  /** Set after each complete() iteration ends. */
+  readonly lastStats: CompleteStats | null;
+  /** A file path (Node), or the bytes with opts.name used in messages. Replaces the current model. */
+  load(source: string | ArrayBuffer | ArrayBufferView, opts?: { name?: string }): Promise<ModelInfo>;
+  info(): EngineInfo;
+  kernelPath(): string;
+  tokenize(text: string, opts?: { addBos?: boolean }): number[];
+  tokenText(id: number): string;
+  eval(tokens: ArrayLike<number>, opts?: EvalOptions): EvalRow[];
+  complete(opts: CompleteOptions): AsyncGenerator<string, void, undefined>;
+  unload(): void;
+  dispose(): void;
+}
+
+/** printf("%.<digits>f", x), exactly. */
+export function formatFixed(x: number, digits: number): string;
+/** printf("%g", x). */
+export function formatG(x: number): string;
+/** One line of `qwasm eval` output, without the newline. */
+export function formatEvalRow(row: EvalRow): string;
+/** What `qwasm info` prints for a model, trailing newline included. */
+export function formatInfo(info: ModelInfo, path: string): string;
