@@ -80,17 +80,7 @@ int cmd_eval(const cli_opts *o) {
     const int K = o->top < V ? o->top : V;
     for (int p = 0; p < n; p++) {
         const float *l = all + (size_t)p * V_;
-        /* insertion into a sorted top-K list: descending logit, ties by id */
-        int k = 0;
-        for (int32_t t = 0; t < V; t++) {
-            if (k == K && !(l[t] > l[top[K - 1]])) continue;
-            int j = k < K ? k++ : K - 1;
-            while (j > 0 && l[t] > l[top[j - 1]]) {
-                top[j] = top[j - 1];
-                j--;
-            }
-            top[j] = t;
-        }
+        const int k = qw_top_k(l, V, K, top);
         printf("{\"pos\":%d,\"token\":%d,\"top\":[", p, ids[p]);
         for (int j = 0; j < k; j++) printf("%s[%d,%.6f]", j ? "," : "", top[j], (double)l[top[j]]);
         printf("]}\n");

@@ -123,6 +123,10 @@ const float *qw_logits(const qw_context *ctx, int i);
 
 /* -------------------------------------------------------------- sampler -- */
 
+/* The k largest of n logits, best first (ties: lower id first), into out.
+ * Returns the count written (min(k, n)), or -1 for bad arguments. */
+int qw_top_k(const float *logits, int n, int k, int32_t *out);
+
 typedef struct qw_sampler_params {
     float temperature;    /* <= 0: greedy */
     int top_k;            /* <= 0: off */

@@ -178,18 +178,8 @@ EMSCRIPTEN_KEEPALIVE const float *qwb_logits(const qw_context *c, int i) {
 EMSCRIPTEN_KEEPALIVE int qwb_top_k(const qw_context *c, int V, int i, int K, int32_t *top,
                                    float *vals) {
     const float *l = qw_logits(c, i);
-    if (!l || K < 1) return -1;
-    if (K > V) K = V;
-    int k = 0;
-    for (int32_t t = 0; t < V; t++) {
-        if (k == K && !(l[t] > l[top[K - 1]])) continue;
-        int j = k < K ? k++ : K - 1;
-        while (j > 0 && l[t] > l[top[j - 1]]) {
-            top[j] = top[j - 1];
-            j--;
-        }
-        top[j] = t;
-    }
+    if (!l) return -1;
+    const int k = qw_top_k(l, V, K, top);
     for (int j = 0; j < k; j++) vals[j] = l[top[j]];
     return k;
 }

@@ -45,8 +45,7 @@ static const char *vtype_name(uint32_t t) {
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
-/* bytes of one element of a scalar type, 0 for string/array/unknown */
-static unsigned vtype_size(uint32_t t) {
+unsigned qw_gguf_vtype_size(uint32_t t) {
     switch (t) {
     case QW_GGUF_U8: case QW_GGUF_I8: case QW_GGUF_BOOL: return 1;
     case QW_GGUF_U16: case QW_GGUF_I16: return 2;
@@ -262,7 +261,7 @@ static qw_status read_value(rd *r, qw_gguf_kv *kv) {
     if (t == QW_GGUF_STRING) return r_str(r, "string value", &kv->v.str);
     if (t != QW_GGUF_ARRAY) {
         uint64_t raw;
-        unsigned n = vtype_size(t);
+        unsigned n = qw_gguf_vtype_size(t);
         if ((st = r_uint(r, n, "value", &raw))) return st;
         switch (t) {
         case QW_GGUF_U8: case QW_GGUF_U16: case QW_GGUF_U32: case QW_GGUF_U64:
@@ -339,11 +338,11 @@ static qw_status read_value(rd *r, qw_gguf_kv *kv) {
         return QW_OK;
     }
     uint64_t nbytes, end;
-    if (!mul_u64(n, vtype_size(et), &nbytes) || !add_u64(r->pos, nbytes, &end))
+    if (!mul_u64(n, qw_gguf_vtype_size(et), &nbytes) || !add_u64(r->pos, nbytes, &end))
         return rfail(r, QW_ERR_BAD_MODEL,
                      "array count %llu at offset %llu: %llu x %u-byte %s elements overflows",
                      (unsigned long long)n, (unsigned long long)at, (unsigned long long)n,
-                     vtype_size(et), vtype_name(et));
+                     qw_gguf_vtype_size(et), vtype_name(et));
     if ((st = r_take(r, nbytes, "array data", &kv->arr_data))) return st;
     if (et == QW_GGUF_BOOL) return check_bools(r, kv->arr_data, n);
     return QW_OK;
@@ -737,7 +736,7 @@ qw_status qw_gguf_get_arr(const qw_gguf *g, const char *key, qw_gguf_vtype elem,
 }
 
 static uint64_t arr_raw(const qw_gguf_kv *kv, uint64_t i, unsigned *n) {
-    *n = vtype_size(kv->arr_type);
+    *n = qw_gguf_vtype_size(kv->arr_type);
     if (!kv->arr_data || *n == 0 || i >= kv->arr_n) return 0;
     return rd_le(kv->arr_data + i * *n, *n);
 }

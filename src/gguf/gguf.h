@@ -116,6 +116,10 @@ qw_status qw_gguf_get_arr(const qw_gguf *g, const char *key, qw_gguf_vtype elem,
 double qw_gguf_arr_f64(const qw_gguf_kv *kv, uint64_t i);
 int64_t qw_gguf_arr_i64(const qw_gguf_kv *kv, uint64_t i);
 
+/* Bytes of one element of a scalar value type; 0 for STRING, ARRAY and
+ * unknown types. */
+unsigned qw_gguf_vtype_size(uint32_t type);
+
 /* Compare a file string with a C string. */
 bool qw_str_eq(qw_str s, const char *c);
 

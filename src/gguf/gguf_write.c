@@ -47,15 +47,6 @@ static void put_le(uint8_t *p, uint64_t v, unsigned n) {
     for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static unsigned elem_size(qw_gguf_vtype t) {
-    switch (t) {
-    case QW_GGUF_U8: case QW_GGUF_I8: case QW_GGUF_BOOL: return 1;
-    case QW_GGUF_U16: case QW_GGUF_I16: return 2;
-    case QW_GGUF_U32: case QW_GGUF_I32: case QW_GGUF_F32: return 4;
-    case QW_GGUF_U64: case QW_GGUF_I64: case QW_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
 
 /* Grows *arr (of *cap elements of `esz` bytes) to hold at least n+1. */
 static bool grow(void **arr, size_t *cap, size_t n, size_t esz) {
@@ -162,7 +153,7 @@ static qw_status set_scalar(qw_gguf_writer *w, const char *key, qw_gguf_vtype t,
     blob b;
     qw_status st = begin(w, key, t, &b);
     if (st) return st;
-    b_uint(&b, bits, elem_size(t));
+    b_uint(&b, bits, qw_gguf_vtype_size(t));
     return commit(w, key, &b);
 }
 
@@ -264,7 +255,7 @@ qw_status qw_gguf_set_str(qw_gguf_writer *w, const char *key, const char *s) {
 
 qw_status qw_gguf_set_arr(qw_gguf_writer *w, const char *key, qw_gguf_vtype elem,
                           const void *data, uint64_t n) {
-    unsigned es = elem_size(elem);
+    unsigned es = qw_gguf_vtype_size(elem);
     if (es == 0)
         return qw_fail(QW_ERR_INVALID_ARG,
                        "gguf writer: key '%s': element type %d is not numeric or bool (strings: "

@@ -336,15 +336,6 @@ static uint64_t get_le(const uint8_t *p, unsigned n) {
     return v;
 }
 
-static unsigned vsize(qw_gguf_vtype t) {
-    switch (t) {
-    case QW_GGUF_U8: case QW_GGUF_I8: case QW_GGUF_BOOL: return 1;
-    case QW_GGUF_U16: case QW_GGUF_I16: return 2;
-    case QW_GGUF_U32: case QW_GGUF_I32: case QW_GGUF_F32: return 4;
-    case QW_GGUF_U64: case QW_GGUF_I64: case QW_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
 
 /* Copies one key-value pair (any type) into the writer. */
 static qw_status copy_kv(qw_gguf_writer *w, const char *key, const qw_gguf_kv *kv) {
@@ -380,7 +371,7 @@ static qw_status copy_kv(qw_gguf_writer *w, const char *key, const qw_gguf_kv *k
         free(len);
         return st;
     }
-    unsigned es = vsize(kv->arr_type);
+    unsigned es = qw_gguf_vtype_size(kv->arr_type);
     if (!es) return qw_fail(QW_ERR_UNSUPPORTED, "synth: cannot copy '%s'", key);
     uint8_t *host = malloc(kv->arr_n ? (size_t)kv->arr_n * es : 1);
     if (!host) return qw_fail(QW_ERR_OOM, "synth: out of memory copying '%s'", key);
@@ -442,7 +433,7 @@ static qw_status copied_vocab(qw_gguf_writer *w, const char *path, int n_vocab,
     }
     if ((scores && (scores->type != QW_GGUF_ARRAY || scores->arr_type != QW_GGUF_F32 ||
                     scores->arr_n != toks->arr_n)) ||
-        (types && (types->type != QW_GGUF_ARRAY || vsize(types->arr_type) == 0 ||
+        (types && (types->type != QW_GGUF_ARRAY || qw_gguf_vtype_size(types->arr_type) == 0 ||
                    types->arr_type == QW_GGUF_F32 || types->arr_type == QW_GGUF_F64 ||
                    types->arr_n != toks->arr_n))) {
         st = qw_fail(QW_ERR_BAD_MODEL, "%s: tokenizer.ggml.scores/token_type do not match the tokens",
@@ -501,7 +492,7 @@ static qw_status copied_vocab(qw_gguf_writer *w, const char *path, int n_vocab,
             st = qw_gguf_set_arr(w, key, QW_GGUF_F32, NULL, 0);
             continue;
         }
-        bool is_int = vsize(kv->type) && kv->type != QW_GGUF_BOOL && kv->type != QW_GGUF_F32 &&
+        bool is_int = qw_gguf_vtype_size(kv->type) && kv->type != QW_GGUF_BOOL && kv->type != QW_GGUF_F32 &&
                       kv->type != QW_GGUF_F64;
         if (is_int && has_suffix(kv->key, "_token_id")) {
             bool is_unsigned = kv->type == QW_GGUF_U8 || kv->type == QW_GGUF_U16 ||

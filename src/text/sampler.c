@@ -18,6 +18,23 @@ struct qw_sampler {
     void *cands;   /* [n_vocab] candidates */
 };
 
+int qw_top_k(const float *l, int n, int k, int32_t *top) {
+    if (!l || !top || n < 1 || k < 1) return -1;
+    if (k > n) k = n;
+    /* insertion into a sorted list of the best k seen so far */
+    int have = 0;
+    for (int32_t t = 0; t < n; t++) {
+        if (have == k && !(l[t] > l[top[k - 1]])) continue;
+        int j = have < k ? have++ : k - 1;
+        while (j > 0 && l[t] > l[top[j - 1]]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = t;
+    }
+    return have;
+}
+
 qw_sampler_params qw_sampler_defaults(void) {
     qw_sampler_params p = {0};
     p.temperature = 0.8f;

@@ -129,15 +129,6 @@ static qw_status apply_set(qw_gguf_writer *w, const kv_set *k) {
     }
 }
 
-static unsigned elem_size(qw_gguf_vtype t) {
-    switch (t) {
-    case QW_GGUF_U8: case QW_GGUF_I8: case QW_GGUF_BOOL: return 1;
-    case QW_GGUF_U16: case QW_GGUF_I16: return 2;
-    case QW_GGUF_U32: case QW_GGUF_I32: case QW_GGUF_F32: return 4;
-    case QW_GGUF_U64: case QW_GGUF_I64: case QW_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
 
 /* Copies every key of g (except `drop`) into w, with its own type. */
 static qw_status copy_kvs(qw_gguf_writer *w, const qw_gguf *g, const char *drop) {
@@ -177,7 +168,7 @@ static qw_status copy_kvs(qw_gguf_writer *w, const qw_gguf *g, const char *drop)
                 free(lens);
             } else {
                 /* the file is little-endian, as is every host we build for */
-                size_t n = (size_t)kv->arr_n * elem_size(kv->arr_type);
+                size_t n = (size_t)kv->arr_n * qw_gguf_vtype_size(kv->arr_type);
                 void *a = malloc(n ? n : 1);
                 if (!a) {
                     st = QW_ERR_OOM;
