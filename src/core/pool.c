@@ -10,24 +10,89 @@
 
 #ifndef QW_NO_THREADS
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #endif
+
+/* How long a worker keeps polling for the next job after finishing one (and
+ * the caller for the workers to finish) before sleeping on a condition
+ * variable. Within one decode the next matmul comes microseconds later, so the
+ * workers stay hot; between tokens (or when idle) they sleep after this long
+ * and do not burn a core. */
+#define QW_POOL_SPIN_NS 100000L
 
 struct qw_pool {
     int n;
 #ifndef QW_NO_THREADS
     pthread_t *threads;
     pthread_mutex_t mu;
-    pthread_cond_t start; /* workers wait here for a new generation */
-    pthread_cond_t done;  /* the caller waits here for pending == 0 */
-    unsigned generation;
-    int pending;
-    int quit;
-    qw_pool_fn fn;
+    pthread_cond_t start;       /* sleeping workers wait here for a new generation */
+    pthread_cond_t done;        /* a sleeping caller waits here for pending == 0 */
+    atomic_uint generation;     /* bumped (release) once fn/arg/pending are set */
+    atomic_int pending;         /* workers still running the current generation */
+    atomic_int sleepers;        /* workers inside (or about to enter) the start wait */
+    atomic_int caller_sleeping; /* the caller is inside (or about to enter) the done wait */
+    atomic_int quit;
+    qw_pool_fn fn; /* written by the caller only while no worker runs */
     void *arg;
 #endif
 };
 
 #ifndef QW_NO_THREADS
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A bounded poll: a few pause-hinted iterations (the fast case: the other
+ * side is running on its own core and answers within microseconds), then
+ * sched_yield between checks, so that when the machine is oversubscribed
+ * (our threads share a core with each other or with other work) the thread
+ * we are waiting for gets the core instead of us burning the time slice;
+ * false once QW_POOL_SPIN_NS have passed (then the caller sleeps). */
+typedef struct {
+    unsigned it;
+    long long t0;
+} spinner;
+
+enum { SPIN_PAUSES = 128 };
+
+static int spin_step(spinner *s) {
+    if (s->it < SPIN_PAUSES) {
+        s->it++;
+        cpu_relax();
+        return 1;
+    }
+    const long long t = now_ns();
+    if (!s->t0) s->t0 = t;
+    else if (t - s->t0 > QW_POOL_SPIN_NS) return 0;
+    sched_yield();
+    return 1;
+}
+
+/* Polls until generation != seen or quit; true if it changed (the new value
+ * is then visible with acquire order), false when the budget ran out. */
+static int spin_for_generation(qw_pool *p, unsigned seen) {
+    spinner sp = {0, 0};
+    do {
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) != seen ||
+            atomic_load_explicit(&p->quit, memory_order_relaxed))
+            return 1;
+    } while (spin_step(&sp));
+    return 0;
+}
+
 typedef struct {
     qw_pool *p;
     int ith;
@@ -38,19 +103,34 @@ static void *worker(void *varg) {
     free(varg);
     qw_pool *p = wa.p;
     unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        qw_pool_fn fn = p->fn;
-        void *arg = p->arg;
-        pthread_mutex_unlock(&p->mu);
-        fn(arg, wa.ith, p->n);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        if (!spin_for_generation(p, seen)) {
+            /* Sleep. sleepers is raised (seq_cst) before generation is read
+             * again (seq_cst); qw_pool_run bumps generation (seq_cst) before
+             * reading sleepers, so either we see the new generation here or
+             * it sees us and broadcasts under the mutex, which it can only
+             * take once we are waiting. */
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen)
+                pthread_cond_wait(&p->start, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load_explicit(&p->quit, memory_order_acquire)) break;
+        seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+        p->fn(p->arg, wa.ith, p->n);
+        /* release: our writes (the job's output) before the caller's acquire */
+        if (atomic_fetch_sub(&p->pending, 1) == 1) {
+            /* last one: wake the caller if it went to sleep (same pairing as
+             * above, with pending and caller_sleeping) */
+            if (atomic_load(&p->caller_sleeping)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->done);
+                pthread_mutex_unlock(&p->mu);
+            }
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 #endif
@@ -68,6 +148,11 @@ qw_status qw_pool_create(int n_threads, qw_pool **out) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->generation, 0u);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->caller_sleeping, 0);
+    atomic_init(&p->quit, 0);
     if (n_threads > 1) {
         p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
         if (!p->threads) {
@@ -98,7 +183,7 @@ void qw_pool_free(qw_pool *p) {
 #ifndef QW_NO_THREADS
     if (p->threads) {
         pthread_mutex_lock(&p->mu);
-        p->quit = 1;
+        atomic_store(&p->quit, 1);
         pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
@@ -116,19 +201,32 @@ int qw_pool_size(const qw_pool *p) { return p ? p->n : 1; }
 void qw_pool_run(qw_pool *p, qw_pool_fn fn, void *arg) {
 #ifndef QW_NO_THREADS
     if (p && p->n > 1) {
-        pthread_mutex_lock(&p->mu);
+        /* every worker has finished the previous generation (pending was 0),
+         * so nobody reads fn/arg now */
         p->fn = fn;
         p->arg = arg;
-        p->pending = p->n - 1;
-        p->generation++;
-        pthread_cond_broadcast(&p->start);
-        pthread_mutex_unlock(&p->mu);
+        atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+        atomic_fetch_add(&p->generation, 1u); /* seq_cst: publishes the above */
+        if (atomic_load(&p->sleepers)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->start);
+            pthread_mutex_unlock(&p->mu);
+        }
         fn(arg, 0, p->n);
-        pthread_mutex_lock(&p->mu);
-        while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
+        spinner sp = {0, 0};
+        while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+            if (spin_step(&sp)) continue;
+            pthread_mutex_lock(&p->mu);
+            atomic_store(&p->caller_sleeping, 1);
+            while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+            atomic_store(&p->caller_sleeping, 0);
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        atomic_thread_fence(memory_order_acquire);
         return;
     }
 #endif
+    (void)p;
     fn(arg, 0, 1);
 }

@@ -18,6 +18,7 @@ typedef struct {
     int n_batch;
     float *y;         /* [n_batch][n_rows] */
     qw_vec_dot_fn dot;
+    qw_vec_dot_x4_fn dot4; /* NULL: batch rows one at a time */
 } matmul_job;
 
 static void matmul_rows(void *arg, int ith, int nth) {
@@ -30,7 +31,12 @@ static void matmul_rows(void *arg, int ith, int nth) {
     const uint8_t *w = j->W->data;
     for (int64_t r = r0; r < r1; r++) {
         const void *wrow = w + (size_t)r * j->W->row_bytes;
-        for (int b = 0; b < j->n_batch; b++) {
+        int b = 0;
+        if (j->dot4)
+            for (; b + 4 <= j->n_batch; b += 4)
+                j->dot4(n_cols, &j->y[(size_t)b * n_rows + r], (size_t)n_rows, wrow,
+                        (const uint8_t *)j->xq + (size_t)b * j->act_row, j->act_row);
+        for (; b < j->n_batch; b++) {
             const void *xrow = (const uint8_t *)j->xq + (size_t)b * j->act_row;
             j->dot(n_cols, &j->y[(size_t)b * n_rows + r], wrow, xrow);
         }
@@ -49,6 +55,7 @@ void qw_matmul(const qw_weight *W, const float *x, int n_batch, float *y, void *
                            W->n_cols);
         xq = scratch;
     }
-    matmul_job j = {W, xq, act_row, n_batch, y, qw_get_vec_dot_rows(W->type, W->n_rows)};
+    matmul_job j = {W, xq, act_row, n_batch, y, qw_get_vec_dot_rows(W->type, W->n_rows),
+                    n_batch >= 4 ? qw_get_vec_dot_x4_rows(W->type, W->n_rows) : NULL};
     qw_pool_run(pool, matmul_rows, &j);
 }

@@ -71,6 +71,19 @@ qw_vec_dot_fn qw_get_vec_dot_rows(uint32_t type, int64_t n_rows) {
     return t->vec_dot_rows8;
 }
 
+qw_vec_dot_x4_fn qw_get_vec_dot_x4_rows(uint32_t type, int64_t n_rows) {
+    init();
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t || !t->vec_dot || !g_active) return NULL;
+    /* must pair with the single dot qw_get_vec_dot_rows picks */
+    if (n_rows % 8 == 0 && t->vec_dot_rows8) {
+        if (!g_active->vec_dot_rows8[type]) return NULL; /* reference rows8 in use */
+        return g_active->vec_dot_rows8_x4[type];
+    }
+    if (!g_active->vec_dot[type]) return NULL;
+    return g_active->vec_dot_x4[type];
+}
+
 qw_from_float_fn qw_get_quantize_act(uint32_t type) {
     init();
     const qw_type_traits *t = qw_type_get(type);

@@ -18,11 +18,22 @@
 
 #include "types.h"
 
+/* One weight row against 4 activation rows: s[k * s_stride] = the vec_dot of
+ * row x with the activation row at (const char *)y + k * y_stride, k = 0..3.
+ * Each of the 4 results must be bit-identical to the corresponding single
+ * vec_dot (same operations in the same order); the gain is that the weight
+ * block is unpacked once for all 4. */
+typedef void (*qw_vec_dot_x4_fn)(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
+                                 size_t y_stride);
+
 typedef struct qw_kernel_set {
     const char *name; /* "avx2", "neon", "wasm-simd128", ... */
     qw_vec_dot_fn vec_dot[QW_TYPE_COUNT];          /* weight type -> dot */
     qw_vec_dot_fn vec_dot_rows8[QW_TYPE_COUNT];    /* see types.h vec_dot_rows8 */
     qw_from_float_fn quantize_act[QW_TYPE_COUNT];  /* activation type -> quantizer */
+    /* optional 4-activation-row forms of vec_dot / vec_dot_rows8 (NULL = none) */
+    qw_vec_dot_x4_fn vec_dot_x4[QW_TYPE_COUNT];
+    qw_vec_dot_x4_fn vec_dot_rows8_x4[QW_TYPE_COUNT];
 } qw_kernel_set;
 
 /* Each returns NULL when the set is not compiled in or the CPU lacks it. */
@@ -39,6 +50,9 @@ qw_from_float_fn qw_get_quantize_act(uint32_t type);
 /* The dot for a whole matrix of this type with n_rows rows (the type table's
  * vec_dot_rows8 where it applies, else qw_get_vec_dot). */
 qw_vec_dot_fn qw_get_vec_dot_rows(uint32_t type, int64_t n_rows);
+/* The 4-row form of qw_get_vec_dot_rows(type, n_rows) on the active path,
+ * or NULL when the path has none (callers then use the single-row dot). */
+qw_vec_dot_x4_fn qw_get_vec_dot_x4_rows(uint32_t type, int64_t n_rows);
 /* Selects a path by name ("scalar", "avx2", ...); false if unavailable. */
 bool qw_kernels_force(const char *name);
 /* All paths available on this machine, scalar first; returns the count. */

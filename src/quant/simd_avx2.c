@@ -22,7 +22,8 @@
  *    float expressions here are not fused either. The 32-element types
  *    convert the fp16 scales of 8 blocks at once (the same 8 products).
  *    Their per-block fma chain (4-5 cycles each) is the speed limit for
- *    Q8_0; interleaving several rows would hide it, but vec_dot is one row.
+ *    Q8_0 in vec_dot; the _x4 kernels (prompt batches) run 4 activation
+ *    rows' chains side by side and unpack each weight block once.
  *  - F32 and BF16 dots: the reference adds float products one at a time in
  *    double. That chain cannot be reordered in general, but an addition
  *    whose exact result fits in 53 bits does not round. Per chunk of 32
@@ -806,6 +807,188 @@ KERNEL void act_bf16(const float *x, void *vy, int64_t n) {
 }
 
 /* ======================================================================== */
+/* 4 activation rows at once (vec_dot_x4): prompt batches                    */
+/* ======================================================================== */
+
+/* Each weight block is unpacked once and multiplied by the blocks of 4
+ * activation rows; every row keeps its own accumulators and gets exactly the
+ * float operations of the single-row kernel above, in the same order (the
+ * integer parts are exact, so how they are grouped does not matter). */
+
+#define Y4(BY) const BY *y[4] = {(const BY *)vy, (const BY *)((const uint8_t *)vy + ys), \
+                                 (const BY *)((const uint8_t *)vy + 2 * ys),          \
+                                 (const BY *)((const uint8_t *)vy + 3 * ys)}
+
+/* the weight operand of one block, and its lane sums against an activation block */
+HELPER __m256i wq_q8_0(const block_q8_0 *xb) { return load256(xb->qs); }
+HELPER __m256i mul_q8_0(__m256i w, const block_q8_0 *yb) {
+    return pairs_to_lanes(mul_pairs_signed(w, load256(yb->qs)));
+}
+HELPER __m256i wq_q4_0(const block_q4_0 *xb) { return nibbles32(xb->qs); }
+HELPER __m256i mul_q4_0(__m256i q, const block_q8_0 *yb) {
+    const __m256i yv = load256(yb->qs);
+    return pairs_to_lanes(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(_mm256_set1_epi8(8), yv)));
+}
+HELPER __m256i wq_q5_0(const block_q5_0 *xb) {
+    return _mm256_or_si256(nibbles32(xb->qs), _mm256_and_si256(bits32(xb->qh), _mm256_set1_epi8(16)));
+}
+HELPER __m256i mul_q5_0(__m256i q, const block_q8_0 *yb) {
+    const __m256i yv = load256(yb->qs);
+    return pairs_to_lanes(_mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(_mm256_set1_epi8(16), yv)));
+}
+HELPER __m256i wq_iq4_nl(const block_iq4_nl *xb) {
+    const __m256i table = _mm256_broadcastsi128_si256(load128(kvalues_iq4nl));
+    return _mm256_shuffle_epi8(table, nibbles32(xb->qs));
+}
+HELPER __m256i mul_iq4_nl(__m256i v, const block_q8_0 *yb) {
+    return pairs_to_lanes(mul_pairs_signed(v, load256(yb->qs)));
+}
+
+/* LANES8_LOOP for 4 activation rows */
+#define DEFINE_DOT_LANES8_X4(NAME, BX, BY, WQ, MUL)                                           \
+    KERNEL void NAME(int64_t n, float *s, size_t ss, const void *vx, const void *vy, size_t ys) { \
+        const BX *x = vx;                                                                     \
+        Y4(BY);                                                                               \
+        const int64_t nb = n / 32;                                                            \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),       \
+                         _mm256_setzero_ps()};                                                \
+        int64_t i = 0;                                                                        \
+        for (; i + 8 <= nb; i += 8) {                                                         \
+            float ds[4][8];                                                                   \
+            for (int b = 0; b < 4; b++)                                                       \
+                _mm256_storeu_ps(ds[b], scales8(&x[i].d, sizeof *x, &y[b][i].d, sizeof *y[b])); \
+            for (int k = 0; k < 8; k++) {                                                     \
+                const __m256i w = WQ(&x[i + k]);                                              \
+                for (int b = 0; b < 4; b++) acc[b] = fma_lanes(ds[b][k], MUL(w, &y[b][i + k]), acc[b]); \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i < nb; i++) {                                                                 \
+            const __m256i w = WQ(&x[i]);                                                      \
+            const float xd = h2f(x[i].d);                                                     \
+            for (int b = 0; b < 4; b++) acc[b] = fma_lanes(xd * h2f(y[b][i].d), MUL(w, &y[b][i]), acc[b]); \
+        }                                                                                     \
+        for (int b = 0; b < 4; b++) s[(size_t)b * ss] = hsum8(acc[b]);                        \
+    }
+
+DEFINE_DOT_LANES8_X4(dot_q8_0_x4, block_q8_0, block_q8_0, wq_q8_0, mul_q8_0)
+DEFINE_DOT_LANES8_X4(dot_q4_0_x4, block_q4_0, block_q8_0, wq_q4_0, mul_q4_0)
+DEFINE_DOT_LANES8_X4(dot_q5_0_x4, block_q5_0, block_q8_0, wq_q5_0, mul_q5_0)
+DEFINE_DOT_LANES8_X4(dot_iq4_nl_x4, block_iq4_nl, block_q8_0, wq_iq4_nl, mul_iq4_nl)
+
+/* dot_q4_0_rows8 (serial order) for 4 activation rows: the 4 block sums
+ * are reduced together, then one scalar fma per row and block */
+KERNEL void dot_q4_0_rows8_x4(int64_t n, float *s, size_t ss, const void *vx, const void *vy, size_t ys) {
+    const block_q4_0 *x = vx;
+    Y4(block_q8_0);
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i w = wq_q4_0(&x[i]);
+        const float xd = h2f(x[i].d);
+        int32_t sum[4];
+        _mm_storeu_si128((__m128i *)sum, hsum4x_i32(mul_q4_0(w, &y[0][i]), mul_q4_0(w, &y[1][i]),
+                                                    mul_q4_0(w, &y[2][i]), mul_q4_0(w, &y[3][i])));
+        for (int b = 0; b < 4; b++) acc[b] = fmaf((float)sum[b], xd * h2f(y[b][i].d), acc[b]);
+    }
+    for (int b = 0; b < 4; b++) s[(size_t)b * ss] = acc[b];
+}
+
+#define DEFINE_DOT_Q45_K_X4(NAME, BLOCK, HIGHBITS)                                           \
+    KERNEL void NAME(int64_t n, float *s, size_t ss, const void *vx, const void *vy, size_t ys) { \
+        const BLOCK *x = vx;                                                                 \
+        Y4(block_q8_K);                                                                      \
+        const int64_t nb = n / QK_K;                                                         \
+        const __m256i m4 = _mm256_set1_epi8(0x0f);                                           \
+        const __m256i one = _mm256_set1_epi8(1);                                             \
+        const __m256i step = _mm256_set1_epi16(0x0202);                                      \
+        (void)one;                                                                           \
+        __m256 acc[4];                                                                       \
+        __m128 acc_m[4];                                                                     \
+        for (int b = 0; b < 4; b++) {                                                        \
+            acc[b] = _mm256_setzero_ps();                                                    \
+            acc_m[b] = _mm_setzero_ps();                                                     \
+        }                                                                                    \
+        for (int64_t i = 0; i < nb; i++) {                                                   \
+            const float xd = h2f(x[i].d), xdmin = h2f(x[i].dmin);                            \
+            uint64_t sc, mn;                                                                 \
+            unpack_k4_scales(x[i].scales, &sc, &mn);                                         \
+            if (xdmin != 0.0f)                                                               \
+                for (int b = 0; b < 4; b++) {                                                \
+                    const float dmin = -y[b][i].d * xdmin;                                   \
+                    const __m128i pm = k4_min_lanes(mn, y[b][i].bsums);                      \
+                    acc_m[b] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(pm), acc_m[b]); \
+                }                                                                            \
+            const __m256i sc16 = _mm256_broadcastsi128_si256(                                \
+                _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));                        \
+            __m256i sel = _mm256_set1_epi16(0x0100);                                         \
+            __m256i sum[4];                                                                  \
+            for (int b = 0; b < 4; b++) sum[b] = _mm256_setzero_si256();                     \
+            HIGHBITS##_INIT                                                                  \
+            for (int c = 0; c < 4; c++) {                                                    \
+                const __m256i wb = load256(x[i].qs + 32 * c);                                \
+                __m256i q0 = _mm256_and_si256(wb, m4);                                       \
+                __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(wb, 4), m4);                 \
+                HIGHBITS##_APPLY                                                             \
+                const __m256i s0 = _mm256_shuffle_epi8(sc16, sel);                           \
+                sel = _mm256_add_epi8(sel, step);                                            \
+                const __m256i s1 = _mm256_shuffle_epi8(sc16, sel);                           \
+                sel = _mm256_add_epi8(sel, step);                                            \
+                for (int b = 0; b < 4; b++) {                                                \
+                    const __m256i p0 = _mm256_maddubs_epi16(q0, load256(y[b][i].qs + 64 * c)); \
+                    const __m256i p1 = _mm256_maddubs_epi16(q1, load256(y[b][i].qs + 64 * c + 32)); \
+                    sum[b] = _mm256_add_epi32(sum[b], _mm256_madd_epi16(p0, s0));            \
+                    sum[b] = _mm256_add_epi32(sum[b], _mm256_madd_epi16(p1, s1));            \
+                }                                                                            \
+            }                                                                                \
+            for (int b = 0; b < 4; b++) acc[b] = fma_lanes(y[b][i].d * xd, sum[b], acc[b]);   \
+        }                                                                                    \
+        for (int b = 0; b < 4; b++) s[(size_t)b * ss] = hsum8(acc[b]) + hsum4(acc_m[b]);    \
+    }
+
+DEFINE_DOT_Q45_K_X4(dot_q4_K_x4, block_q4_K, Q4K_HB)
+DEFINE_DOT_Q45_K_X4(dot_q5_K_x4, block_q5_K, Q5K_HB)
+
+KERNEL void dot_q6_K_x4(int64_t n, float *s, size_t ss, const void *vx, const void *vy, size_t ys) {
+    const block_q6_K *x = vx;
+    Y4(block_q8_K);
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+    const __m256i m32 = _mm256_set1_epi8(32);
+    const __m128i two = _mm_set1_epi8(2);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < nb; i++) {
+        const float xd = h2f(x[i].d);
+        const __m128i sc8 = load128(x[i].scales);
+        __m256i sum[4];
+        for (int b = 0; b < 4; b++) sum[b] = _mm256_setzero_si256();
+        __m128i sel = first_pair_sel();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = load256(x[i].ql + 64 * h), l1 = load256(x[i].ql + 64 * h + 32);
+            const __m256i qh = load256(x[i].qh + 32 * h);
+            __m256i q[4];
+            q[0] = _mm256_and_si256(l0, m4);
+            q[1] = _mm256_and_si256(l1, m4);
+            q[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+            q[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+            q[0] = _mm256_or_si256(q[0], _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[1] = _mm256_or_si256(q[1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            q[2] = _mm256_or_si256(q[2], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            q[3] = _mm256_or_si256(q[3], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+            for (int g = 0; g < 4; g++) {
+                const __m256i scl = scale_pair16(sc8, sel);
+                sel = _mm_add_epi8(sel, two);
+                for (int b = 0; b < 4; b++) {
+                    const __m256i yv = load256(y[b][i].qs + 128 * h + 32 * g);
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], yv), _mm256_maddubs_epi16(m32, yv));
+                    sum[b] = _mm256_add_epi32(sum[b], _mm256_madd_epi16(p, scl));
+                }
+            }
+        }
+        for (int b = 0; b < 4; b++) acc[b] = fma_lanes(y[b][i].d * xd, sum[b], acc[b]);
+    }
+    for (int b = 0; b < 4; b++) s[(size_t)b * ss] = hsum8(acc[b]);
+}
+
+/* ======================================================================== */
 /* the set                                                                  */
 /* ======================================================================== */
 
@@ -830,6 +1013,17 @@ static const qw_kernel_set g_avx2 = {
             [QW_TYPE_IQ4_XS] = dot_iq4_xs,
         },
     .vec_dot_rows8 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8},
+    .vec_dot_x4 =
+        {
+            [QW_TYPE_Q4_0] = dot_q4_0_x4,
+            [QW_TYPE_Q5_0] = dot_q5_0_x4,
+            [QW_TYPE_Q8_0] = dot_q8_0_x4,
+            [QW_TYPE_IQ4_NL] = dot_iq4_nl_x4,
+            [QW_TYPE_Q4_K] = dot_q4_K_x4,
+            [QW_TYPE_Q5_K] = dot_q5_K_x4,
+            [QW_TYPE_Q6_K] = dot_q6_K_x4,
+        },
+    .vec_dot_rows8_x4 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8_x4},
     .quantize_act =
         {
             [QW_TYPE_Q8_0] = act_q8_0,

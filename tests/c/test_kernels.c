@@ -14,9 +14,12 @@
  *  (b) quantize_act of every activation type, on float rows with outliers,
  *      ties, zeros, subnormals, huge values, Inf and NaN: the output bytes
  *      must equal the reference's.
- *  (c) qw_matmul on hand-built weights with 1, 3, 7 and 37 rows, batches of
- *      1..5 and pools of 1..4 threads under every path (scalar included):
- *      outputs identical to scalar with one thread.
+ *  (a') the 4-activation-row kernels (vec_dot_x4, vec_dot_rows8_x4): each
+ *      of the 4 results against the reference single-row dot, bit for bit.
+ *  (c) qw_matmul on hand-built weights with 1, 3, 7, 8, 16 and 37 rows,
+ *      batches of 1..9 (4-row groups plus remainders) and pools of 1..4
+ *      threads under every path (scalar included): outputs identical to
+ *      scalar with one thread.
  *
  * Contract the kernels may rely on (and the data here respects): quantized
  * activation bytes are in -127..127, as every activation quantizer writes.
@@ -301,6 +304,7 @@ typedef struct {
     long dots;    /* vec_dot checks */
     long acts;    /* quantize_act checks (activation types) */
     long matmuls; /* matmul output comparisons */
+    long x4s;     /* vec_dot_x4 checks (4 results each) */
 } counts;
 
 static counts g_counts[MAX_PATHS][QW_TYPE_COUNT];
@@ -352,6 +356,52 @@ static void test_vec_dot(int pi, const char *path, uint32_t type, bool rows8) {
                            (unsigned)qw_f32_bits(s_ref), path, (double)s_simd,
                            (unsigned)qw_f32_bits(s_simd), ta->name);
                     g_counts[pi][type].dots++;
+                }
+        free(tmp);
+        free(w);
+        free(a);
+    }
+}
+
+/* (a') the 4-activation-row forms: each of the 4 results against the
+ * reference single-row dot of the same order, bit for bit */
+static void test_vec_dot_x4(int pi, const char *path, uint32_t type, bool rows8) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (!qw_kernels_force(path)) return;
+    const qw_vec_dot_x4_fn fn4 = qw_get_vec_dot_x4_rows(type, rows8 ? 8 : 7);
+    if (!fn4) return;
+    const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
+    static const int64_t block_lens[] = {1, 2, 3, 7, 8, 9, 17, 33};
+    const size_t nlen = sizeof block_lens / sizeof block_lens[0];
+    for (size_t li = 0; li < nlen; li++) {
+        const int64_t n = block_lens[li] * t->blck_size;
+        const size_t arow = qw_row_size(t->vec_dot_type, n);
+        const size_t astride = arow + 8 * (li & 1); /* strides other than the row size too */
+        float *tmp = malloc((size_t)n * sizeof(float));
+        void *w = malloc(qw_row_size(type, n));
+        uint8_t *a = malloc(astride * 4);
+        const int reps = t->blck_size == QK_K ? 2 : 3;
+        for (int wm = 0; wm < W_MODES; wm++)
+            for (int am = 0; am < A_MODES; am++)
+                for (int rep = 0; rep < reps; rep++) {
+                    rng_seed(((uint64_t)type << 40) ^ ((uint64_t)n << 16) ^ (uint64_t)(wm * 64 + am * 8 + rep) ^ 0x4444ULL);
+                    make_weight_row(type, w, n, wm, tmp);
+                    /* the 4 rows: this mode and (mixed) the next ones */
+                    for (int k = 0; k < 4; k++) make_act_row(t->vec_dot_type, a + astride * (size_t)k, n, (am + k) % A_MODES, tmp);
+                    float s_ref[4], s4[4 * 3];
+                    memset(s4, 0x5a, sizeof s4);
+                    for (int k = 0; k < 4; k++) ref(n, &s_ref[k], w, a + astride * (size_t)k);
+                    fn4(n, s4, 3, w, a, astride);
+                    for (int k = 0; k < 4; k++)
+                        CHECKF(same_float(s_ref[k], s4[3 * k]),
+                               "%s %s%s x4 n=%lld wmode=%d amode=%d rep=%d row %d: ref %.9g (0x%08x) x4 %.9g (0x%08x)",
+                               path, t->name, rows8 ? " rows8" : "", (long long)n, wm, am, rep, k, (double)s_ref[k],
+                               (unsigned)qw_f32_bits(s_ref[k]), (double)s4[3 * k], (unsigned)qw_f32_bits(s4[3 * k]));
+                    /* the gaps between outputs are left alone */
+                    uint32_t gap;
+                    memcpy(&gap, &s4[1], sizeof gap);
+                    CHECKF(gap == 0x5a5a5a5au, "%s %s x4 wrote outside its outputs", path, t->name);
+                    g_counts[pi][type].x4s++;
                 }
         free(tmp);
         free(w);
@@ -421,7 +471,7 @@ static void *alloc64(size_t n) {
 
 static void test_matmul(const char **paths, int n_paths, qw_pool **pools, uint32_t type) {
     const qw_type_traits *t = qw_type_get(type);
-    enum { MAX_ROWS = 37, MAX_BATCH = 5 };
+    enum { MAX_ROWS = 37, MAX_BATCH = 9 };
     static const int rows_list[] = {1, 3, 7, 8, 16, 37}; /* 8, 16: vec_dot_rows8 */
     const int64_t cols_list[2] = {t->blck_size == 1 ? 33 : t->blck_size,
                                   t->blck_size == 1 ? 200 : 5 * t->blck_size};
@@ -491,6 +541,8 @@ int main(void) {
             const qw_type_traits *t = qw_type_get(ty);
             if (t && t->vec_dot) test_vec_dot(pi, paths[pi], ty, false);
             if (t && t->vec_dot_rows8) test_vec_dot(pi, paths[pi], ty, true);
+            if (t && t->vec_dot) test_vec_dot_x4(pi, paths[pi], ty, false);
+            if (t && t->vec_dot_rows8) test_vec_dot_x4(pi, paths[pi], ty, true);
         }
         for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++)
             if (is_act[ty]) test_quantize_act(pi, paths[pi], ty);
@@ -516,8 +568,8 @@ int main(void) {
                 continue;
             }
             if (t->vec_dot)
-                printf("  %-6s %-7s %-9s %5ld dot checks, %5ld matmul checks\n", paths[pi], t->name,
-                       c->own_dot ? "own dot" : "scalar", c->dots, c->matmuls);
+                printf("  %-6s %-7s %-9s %5ld dot checks, %5ld x4 checks, %5ld matmul checks\n", paths[pi],
+                       t->name, c->own_dot ? "own dot" : "scalar", c->dots, c->x4s, c->matmuls);
             if (is_act[ty])
                 printf("  %-6s %-7s %-9s %5ld quantize_act checks\n", paths[pi], t->name,
                        c->own_act ? "own quant" : "scalar", c->acts);
