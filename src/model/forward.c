@@ -12,8 +12,7 @@
 #include <string.h>
 
 #include "../core/error.h"
-#include "../core/vexp.h"
-#include "../quant/accum.h"
+#include "../quant/kernels.h"
 #include "../quant/types.h"
 #include "context.h"
 #include "matmul.h"
@@ -86,18 +85,18 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     const float *vt = c->v_cache + (size_t)j->layer * kv_dim * c->n_ctx_pad +
                       (size_t)kvh * hd * c->n_ctx_pad;                  /* [hd][n_ctx_pad] */
     const float scale = 1.0f / sqrtf((float)hd);
+    /* the active kernel set's forms of accum.h / vexp.h (bit-identical) */
+    const qw_dot_f32_fn dot_steps64 = qw_get_dot_f32_steps64();
+    const qw_dot_f32_fn dot_lanes16 = qw_get_dot_f32_lanes16();
 
     float max = -INFINITY;
     for (int t = 0; t < n_kv; t++) {
-        att[t] = t < n_pos ? qw_dot_f32_steps64(q, kc + (size_t)t * kv_dim, hd) * scale : -INFINITY;
+        att[t] = t < n_pos ? dot_steps64(q, kc + (size_t)t * kv_dim, hd) * scale : -INFINITY;
         if (att[t] > max) max = att[t];
     }
-    double sum = 0.0;
-    int t = 0;
-    for (; t + 15 < n_kv; t += 16) {
-        for (int i = t; i < t + 16; i++) att[i] = qw_vexpf(att[i] - max);
-        sum += (double)qw_hsum16(att + t);
-    }
+    /* qw_vexpf over the 16-lane chunks, each chunk's qw_hsum16 summed in double */
+    double sum = qw_get_exp_sum16()(att, n_kv, max);
+    int t = n_kv & ~15;
     for (; t < n_kv; t++) {
         att[t] = expf(att[t] - max);
         sum += (double)att[t];
@@ -108,7 +107,7 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     float *out = c->att_out + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
     for (int i = 0; i < hd; i++) {
         const float *v = vt + (size_t)i * c->n_ctx_pad; /* value i at every position */
-        out[i] = j->batched ? qw_dot_f32_lanes16(att, v, n_kv) : qw_dot_f32_steps64(att, v, n_kv);
+        out[i] = j->batched ? dot_lanes16(att, v, n_kv) : dot_steps64(att, v, n_kv);
     }
 }
 
@@ -120,13 +119,9 @@ static void attention_worker(void *arg, int ith, int nth) {
 }
 
 /* SiLU(gate) * up, in place in gate: 16-element chunks use qw_vexpf, the
- * tail libm expf (llama.cpp's split). */
-static void swiglu(float *gate, const float *up, int n) {
-    int i = 0;
-    for (; i + 15 < n; i += 16)
-        for (int k = i; k < i + 16; k++) gate[k] = gate[k] / (1.0f + qw_vexpf(-gate[k])) * up[k];
-    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
-}
+ * tail libm expf (llama.cpp's split); qw_swiglu_ref in quant/dispatch.c is
+ * the reference, the active kernel set may have a bit-identical form. */
+static void swiglu(float *gate, const float *up, int n) { qw_get_swiglu()(gate, up, n); }
 
 /* --------------------------------------------------------- layers -- */
 

@@ -1,6 +1,9 @@
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/vexp.h"
+#include "accum.h"
 #include "kernels.h"
 
 static const qw_kernel_set *g_active;
@@ -100,4 +103,45 @@ int qw_kernel_paths(const char **names, int cap) {
         if (k && n < cap) names[n++] = k->name;
     }
     return n;
+}
+
+/* ------------------------------------------------ F32 kernels -- */
+
+static float ref_steps64(const float *a, const float *b, int n) { return qw_dot_f32_steps64(a, b, n); }
+static float ref_lanes16(const float *a, const float *b, int n) { return qw_dot_f32_lanes16(a, b, n); }
+
+double qw_exp_sum16_ref(float *x, int n, float sub) {
+    double sum = 0.0;
+    for (int t = 0; t + 15 < n; t += 16) {
+        for (int i = t; i < t + 16; i++) x[i] = qw_vexpf(x[i] - sub);
+        sum += (double)qw_hsum16(x + t);
+    }
+    return sum;
+}
+
+void qw_swiglu_ref(float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 15 < n; i += 16)
+        for (int k = i; k < i + 16; k++) gate[k] = gate[k] / (1.0f + qw_vexpf(-gate[k])) * up[k];
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+qw_dot_f32_fn qw_get_dot_f32_steps64(void) {
+    init();
+    return g_active && g_active->dot_f32_steps64 ? g_active->dot_f32_steps64 : ref_steps64;
+}
+
+qw_dot_f32_fn qw_get_dot_f32_lanes16(void) {
+    init();
+    return g_active && g_active->dot_f32_lanes16 ? g_active->dot_f32_lanes16 : ref_lanes16;
+}
+
+qw_exp_sum16_fn qw_get_exp_sum16(void) {
+    init();
+    return g_active && g_active->exp_sum16 ? g_active->exp_sum16 : qw_exp_sum16_ref;
+}
+
+qw_swiglu_fn qw_get_swiglu(void) {
+    init();
+    return g_active && g_active->swiglu ? g_active->swiglu : qw_swiglu_ref;
 }

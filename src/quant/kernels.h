@@ -26,6 +26,20 @@
 typedef void (*qw_vec_dot_x4_fn)(int64_t n, float *s, size_t s_stride, const void *x, const void *y,
                                  size_t y_stride);
 
+/* F32 kernels of the attention and the FFN (model/forward.c); each must be
+ * bit-identical to its scalar reference:
+ *   dot_f32: qw_dot_f32_steps64 / qw_dot_f32_lanes16 (quant/accum.h), same
+ *            signature (lanes16: n a multiple of 16);
+ *   exp_sum16: for every full 16-element chunk of x[0..n) (n & ~15
+ *            elements; the caller handles the tail), x[i] = qw_vexpf(x[i] -
+ *            sub) (core/vexp.h), and returns the sum over chunks, in order,
+ *            of (double)qw_hsum16(chunk), starting from 0.0 -- the softmax;
+ *   swiglu:  gate[i] = gate[i] / (1 + qw_vexpf(-gate[i])) * up[i] over the
+ *            full 16-chunks, libm expf instead of qw_vexpf on the tail. */
+typedef float (*qw_dot_f32_fn)(const float *a, const float *b, int n);
+typedef double (*qw_exp_sum16_fn)(float *x, int n, float sub);
+typedef void (*qw_swiglu_fn)(float *gate, const float *up, int n);
+
 typedef struct qw_kernel_set {
     const char *name; /* "avx2", "neon", "wasm-simd128", ... */
     qw_vec_dot_fn vec_dot[QW_TYPE_COUNT];          /* weight type -> dot */
@@ -34,6 +48,11 @@ typedef struct qw_kernel_set {
     /* optional 4-activation-row forms of vec_dot / vec_dot_rows8 (NULL = none) */
     qw_vec_dot_x4_fn vec_dot_x4[QW_TYPE_COUNT];
     qw_vec_dot_x4_fn vec_dot_rows8_x4[QW_TYPE_COUNT];
+    /* optional F32 kernels (NULL = the scalar reference) */
+    qw_dot_f32_fn dot_f32_steps64;
+    qw_dot_f32_fn dot_f32_lanes16;
+    qw_exp_sum16_fn exp_sum16;
+    qw_swiglu_fn swiglu;
 } qw_kernel_set;
 
 /* Each returns NULL when the set is not compiled in or the CPU lacks it. */
@@ -53,6 +72,16 @@ qw_vec_dot_fn qw_get_vec_dot_rows(uint32_t type, int64_t n_rows);
 /* The 4-row form of qw_get_vec_dot_rows(type, n_rows) on the active path,
  * or NULL when the path has none (callers then use the single-row dot). */
 qw_vec_dot_x4_fn qw_get_vec_dot_x4_rows(uint32_t type, int64_t n_rows);
+/* The F32 kernels on the active path (never NULL: the scalar references
+ * qw_dot_f32_steps64 / qw_dot_f32_lanes16 / qw_exp_sum16_ref / qw_swiglu_ref
+ * where the path has none). */
+qw_dot_f32_fn qw_get_dot_f32_steps64(void);
+qw_dot_f32_fn qw_get_dot_f32_lanes16(void);
+qw_exp_sum16_fn qw_get_exp_sum16(void);
+qw_swiglu_fn qw_get_swiglu(void);
+/* The scalar references of exp_sum16 and swiglu (see above). */
+double qw_exp_sum16_ref(float *x, int n, float sub);
+void qw_swiglu_ref(float *gate, const float *up, int n);
 /* Selects a path by name ("scalar", "avx2", ...); false if unavailable. */
 bool qw_kernels_force(const char *name);
 /* All paths available on this machine, scalar first; returns the count. */

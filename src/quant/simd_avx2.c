@@ -989,6 +989,98 @@ KERNEL void dot_q6_K_x4(int64_t n, float *s, size_t ss, const void *vx, const vo
 }
 
 /* ======================================================================== */
+/* F32 attention / FFN kernels (accum.h steps64 and lanes16, core/vexp.h)   */
+/* ======================================================================== */
+
+/* qw_dot_f32_steps64: accumulator j = a[2j] (lanes 0..7), a[2j+1] (8..15) */
+KERNEL float dot_f32_steps64(const float *x, const float *y, int n) {
+    const int np = n & ~63;
+    float sum = 0.0f;
+    if (np) {
+        __m256 a[8];
+        for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
+        for (int i = 0; i < np; i += 64)
+            for (int k = 0; k < 8; k++)
+                a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), a[k]);
+        /* acc0 += acc2, acc1 += acc3, acc0 += acc1 */
+        const __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6]));
+        const __m256 hi = _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7]));
+        sum = hsum8(_mm256_add_ps(hi, lo)); /* qw_hsum16 */
+    }
+    for (int i = np; i < n; i++) sum += x[i] * y[i];
+    return sum;
+}
+
+KERNEL float dot_f32_lanes16(const float *x, const float *y, int n) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), hi);
+    }
+    return hsum8(_mm256_add_ps(hi, lo));
+}
+
+/* qw_vexpf on 8 lanes: the same fma sequence; ldexpf(p, n) as a multiply by
+ * 2^n built in the exponent bits. That is exact (p is normal, about 0.7..1.5)
+ * for n in -126..127; outside it, up to |n| = 192, p is first scaled exactly
+ * by 2^(n -+ 100) and then by 2^(+-100), one rounding, which is what ldexpf
+ * gives (correctly rounded, subnormal or overflowing to inf). |n| > 192
+ * saturates to 0 / inf as the reference; NaN stays NaN. */
+HELPER __m256 vexpf8(__m256 x) {
+    const __m256 shifter = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shifter);
+    const __m256 n = _mm256_sub_ps(z, shifter);
+    const __m256 nn = _mm256_xor_ps(n, _mm256_set1_ps(-0.0f));
+    const __m256 b = _mm256_fmadd_ps(nn, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                     _mm256_fmadd_ps(nn, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 p = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256 lo = _mm256_cmp_ps(n, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
+    const __m256 hi = _mm256_cmp_ps(n, _mm256_set1_ps(127.0f), _CMP_GT_OQ);
+    const __m256i c100 = _mm256_set1_epi32(100);
+    __m256i k = _mm256_add_epi32(_mm256_cvtps_epi32(n),
+                                 _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(lo), c100),
+                                                  _mm256_and_si256(_mm256_castps_si256(hi), c100)));
+    k = _mm256_max_epi32(_mm256_min_epi32(k, _mm256_set1_epi32(127)), _mm256_set1_epi32(-126));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_blendv_ps(_mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_set1_ps(0x1p-100f), lo),
+                                       _mm256_set1_ps(0x1p100f), hi);
+    const __m256 r = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    const __m256 absn = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 sat = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 satv = _mm256_blendv_ps(_mm256_set1_ps(INFINITY), _mm256_setzero_ps(),
+                                         _mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ));
+    return _mm256_blendv_ps(r, satv, sat);
+}
+
+KERNEL double exp_sum16(float *x, int n, float sub) {
+    const __m256 m = _mm256_set1_ps(sub);
+    double sum = 0.0;
+    for (int t = 0; t + 15 < n; t += 16) {
+        const __m256 lo = vexpf8(_mm256_sub_ps(_mm256_loadu_ps(x + t), m));
+        const __m256 hi = vexpf8(_mm256_sub_ps(_mm256_loadu_ps(x + t + 8), m));
+        _mm256_storeu_ps(x + t, lo);
+        _mm256_storeu_ps(x + t + 8, hi);
+        sum += (double)hsum8(_mm256_add_ps(hi, lo)); /* qw_hsum16 */
+    }
+    return sum;
+}
+
+KERNEL void swiglu(float *gate, const float *up, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    const int nf = n & ~15;
+    for (int i = 0; i < nf; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = vexpf8(_mm256_xor_ps(g, sign));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    for (int i = nf; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* ======================================================================== */
 /* the set                                                                  */
 /* ======================================================================== */
 
@@ -1032,6 +1124,10 @@ static const qw_kernel_set g_avx2 = {
             [QW_TYPE_F16] = act_f16,
             [QW_TYPE_BF16] = act_bf16,
         },
+    .dot_f32_steps64 = dot_f32_steps64,
+    .dot_f32_lanes16 = dot_f32_lanes16,
+    .exp_sum16 = exp_sum16,
+    .swiglu = swiglu,
 };
 
 /* F16C is CPUID.1:ECX bit 29 (asked directly: not every compiler's

@@ -16,6 +16,11 @@
  *      must equal the reference's.
  *  (a') the 4-activation-row kernels (vec_dot_x4, vec_dot_rows8_x4): each
  *      of the 4 results against the reference single-row dot, bit for bit.
+ *  (d) the F32 attention / FFN kernels (dot_f32_steps64, dot_f32_lanes16,
+ *      exp_sum16, swiglu) against accum.h / vexp.h, bit for bit: lengths
+ *      1..200 and longer, the float modes above, exp inputs over the whole
+ *      range of exp's scale 2^n (subnormal results, overflow, |n| > 192),
+ *      -inf as the softmax mask writes it, +inf, NaN and random bit patterns.
  *  (c) qw_matmul on hand-built weights with 1, 3, 7, 8, 16 and 37 rows,
  *      batches of 1..9 (4-row groups plus remainders) and pools of 1..4
  *      threads under every path (scalar included): outputs identical to
@@ -36,9 +41,11 @@
 
 #include "qw_test.h"
 #include "core/pool.h"
+#include "core/vexp.h"
 #include "model/matmul.h"
 #include "model/model.h"
 #include "quant/blocks.h"
+#include "quant/accum.h"
 #include "quant/fp16.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
@@ -517,6 +524,183 @@ static void test_matmul(const char **paths, int n_paths, qw_pool **pools, uint32
 
 /* ======================================================================== */
 
+
+/* ======================================================================== */
+/* (d) F32 attention / FFN kernels                                          */
+/* ======================================================================== */
+
+static bool same_double(double a, double b) {
+    if (a != a && b != b) return true;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* exp / SiLU inputs: mode 0 Gaussian scores, 1 uniform over exp's whole
+ * scale range (-200..200), 2 near multiples of ln2 where n changes, 3 the
+ * softmax after a causal mask (-inf tail), 4 specials (inf, NaN, huge,
+ * subnormal), 5 random bit patterns */
+enum { E_MODES = 6 };
+
+static float exp_input(int mode, int i, int n) {
+    switch (mode) {
+    case 0: return rng_gauss() * 4.0f;
+    case 1: return (float)(rng_unif() * 400.0 - 200.0);
+    case 2: {
+        const float k = (float)rng_int(-200, 200);
+        return k * 0.6931472f + (float)(rng_unif() - 0.5) * 1e-5f * (rng_unif() < 0.5 ? 1.0f : 0.0f) +
+               (rng_unif() < 0.5 ? 0.5f * 0.6931472f : 0.0f);
+    }
+    case 3: return i < n / 2 + 1 ? -(float)(rng_unif() * 120.0) : -INFINITY;
+    case 4: {
+        static const float v[] = {INFINITY, -INFINITY, NAN, -NAN, 1e30f, -1e30f, 1e-40f, -1e-40f, 0.0f, -0.0f,
+                                  88.72f, 88.73f, -87.34f, -103.97f, -104.0f, 133.0f, -133.0f, -150.0f};
+        return rng_unif() < 0.5 ? v[rng_u64() % (sizeof v / sizeof v[0])] : rng_gauss() * 50.0f;
+    }
+    default: {
+        const uint32_t bits = (uint32_t)rng_u64();
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    }
+}
+
+static void test_f32_kernels(const char *path) {
+    CHECK(qw_kernels_force("scalar"));
+    /* the scalar references, to tell which kernels the path has */
+    const qw_dot_f32_fn ref_steps64 = qw_get_dot_f32_steps64(), ref_lanes16 = qw_get_dot_f32_lanes16();
+    const qw_exp_sum16_fn ref_exp_sum = qw_get_exp_sum16();
+    const qw_swiglu_fn ref_swig = qw_get_swiglu();
+    CHECK(qw_kernels_force(path));
+    const qw_dot_f32_fn steps64 = qw_get_dot_f32_steps64(), lanes16 = qw_get_dot_f32_lanes16();
+    const qw_exp_sum16_fn exp_sum = qw_get_exp_sum16();
+    const qw_swiglu_fn swig = qw_get_swiglu();
+    CHECK(steps64 && lanes16 && exp_sum && swig);
+    if (!steps64 || !lanes16 || !exp_sum || !swig) return;
+    enum { NMAX = 4096 };
+    float *a = malloc(NMAX * sizeof *a), *b = malloc(NMAX * sizeof *b);
+    float *x = malloc(NMAX * sizeof *x), *y = malloc(NMAX * sizeof *y), *up = malloc(NMAX * sizeof *up);
+    CHECK(a && b && x && y && up);
+    if (!a || !b || !x || !y || !up) goto done;
+    static const int LONG[] = {256, 320, 511, 512, 1000, 1024, 4096};
+    const int n_long = (int)(sizeof LONG / sizeof LONG[0]);
+    long dots = 0, exps = 0, swis = 0, fails = 0;
+
+    /* dots: every float mode against every other, all lengths */
+    rng_seed(0xd07f32);
+    for (int li = 0; li < 200 + n_long; li++) {
+        const int n = li < 200 ? li + 1 : LONG[li - 200];
+        for (int ma = 0; ma < F_MODES; ma++) {
+            const int mb = (ma * 3 + li) % F_MODES;
+            fill_floats(a, n, ma);
+            fill_floats(b, n, mb);
+            const float r = qw_dot_f32_steps64(a, b, n), s = steps64(a, b, n);
+            const bool ok = same_float(r, s);
+            CHECKF(ok, "%s dot_f32_steps64 n=%d modes %s/%s: %a vs %a", path, n, F_NAMES[ma], F_NAMES[mb], r, s);
+            fails += !ok;
+            dots++;
+            if (n % 16 == 0) {
+                const float r16 = qw_dot_f32_lanes16(a, b, n), s16 = lanes16(a, b, n);
+                const bool ok16 = same_float(r16, s16);
+                CHECKF(ok16, "%s dot_f32_lanes16 n=%d modes %s/%s: %a vs %a", path, n, F_NAMES[ma], F_NAMES[mb],
+                       r16, s16);
+                fails += !ok16;
+                dots++;
+            }
+        }
+    }
+    /* all-zero rows (signed zeros) */
+    for (int n = 1; n <= 130; n++) {
+        for (int i = 0; i < n; i++) {
+            a[i] = (i & 1) ? -0.0f : 0.0f;
+            b[i] = (i & 2) ? -1.0f : 1.0f;
+        }
+        CHECK(same_float(qw_dot_f32_steps64(a, b, n), steps64(a, b, n)));
+        if (n % 16 == 0) CHECK(same_float(qw_dot_f32_lanes16(a, b, n), lanes16(a, b, n)));
+        dots++;
+    }
+
+    /* exp_sum16: chunks rewritten, the tail left alone, the double sum */
+    rng_seed(0xe4f32);
+    for (int li = 0; li < 200 + n_long; li++) {
+        const int n = li < 200 ? li + 1 : LONG[li - 200];
+        for (int mode = 0; mode < E_MODES; mode++) {
+            for (int i = 0; i < n; i++) x[i] = exp_input(mode, i, n);
+            float sub = 0.0f;
+            if (mode == 0 || mode == 3) { /* a softmax: subtract the max */
+                sub = -INFINITY;
+                for (int i = 0; i < n; i++)
+                    if (x[i] > sub) sub = x[i];
+            } else if (li % 3 == 1) {
+                sub = rng_gauss() * 10.0f;
+            }
+            memcpy(y, x, (size_t)n * sizeof *x);
+            double rs = 0.0;
+            for (int t = 0; t + 15 < n; t += 16) { /* the reference, spelled out */
+                for (int i = t; i < t + 16; i++) x[i] = qw_vexpf(x[i] - sub);
+                rs += (double)qw_hsum16(x + t);
+            }
+            const double ss = exp_sum(y, n, sub);
+            const bool ok = same_double(rs, ss) && same_floats(x, y, (size_t)n);
+            CHECKF(ok, "%s exp_sum16 n=%d mode %d sub=%a: %a vs %a", path, n, mode, sub, rs, ss);
+            if (!ok && fails < 5)
+                for (int i = 0; i < n; i++)
+                    if (!same_float(x[i], y[i])) {
+                        fprintf(stderr, "  [%d] %a vs %a\n", i, x[i], y[i]);
+                        break;
+                    }
+            fails += !ok;
+            exps++;
+        }
+    }
+    /* a sweep over exp's range in steps of 0.1 (every n from -289 to 289) */
+    {
+        int n = 0;
+        for (float v = -200.0f; v <= 200.0f && n < NMAX; v += 0.1f) up[n++] = v;
+        n &= ~15;
+        memcpy(y, up, (size_t)n * sizeof *y);
+        exp_sum(y, n, 0.0f);
+        for (int i = 0; i < n; i++) CHECKF(same_float(y[i], qw_vexpf(up[i])), "%s exp sweep %a", path, up[i]);
+        exps++;
+    }
+
+    /* swiglu */
+    rng_seed(0x5111f32);
+    for (int li = 0; li < 200 + n_long; li++) {
+        const int n = li < 200 ? li + 1 : LONG[li - 200];
+        for (int mode = 0; mode < E_MODES + 2; mode++) {
+            for (int i = 0; i < n; i++) {
+                x[i] = mode < E_MODES ? exp_input(mode, i, n) : rng_gauss() * (mode == E_MODES ? 1.0f : 1e-20f);
+                up[i] = mode == 4 && rng_unif() < 0.1 ? special_value() : rng_gauss();
+            }
+            memcpy(y, x, (size_t)n * sizeof *x);
+            qw_swiglu_ref(x, up, n);
+            swig(y, up, n);
+            const bool ok = same_floats(x, y, (size_t)n);
+            CHECKF(ok, "%s swiglu n=%d mode %d", path, n, mode);
+            fails += !ok;
+            swis++;
+        }
+    }
+    /* the reference swiglu is forward.c's formula */
+    for (int i = 0; i < 40; i++) {
+        x[i] = y[i] = rng_gauss() * 3.0f;
+        up[i] = rng_gauss();
+    }
+    qw_swiglu_ref(x, up, 40); /* two chunks and a tail of 8 */
+    for (int i = 0; i < 40; i++) {
+        const float e = i < 32 ? qw_vexpf(-y[i]) : expf(-y[i]);
+        const float r = y[i] / (1.0f + e) * up[i];
+        CHECKF(same_float(x[i], r), "swiglu reference [%d] %a: %a vs %a", i, y[i], x[i], r);
+    }
+
+    printf("  %-6s f32: own steps64 %d lanes16 %d exp_sum16 %d swiglu %d; %ld dot checks, %ld exp_sum16 checks, "
+           "%ld swiglu checks, %ld failed\n",
+           path, steps64 != ref_steps64, lanes16 != ref_lanes16, exp_sum != ref_exp_sum, swig != ref_swig, dots,
+           exps, swis, fails);
+done:
+    free(a), free(b), free(x), free(y), free(up);
+}
+
 int main(void) {
     const char *paths[MAX_PATHS];
     const int n_paths = qw_kernel_paths(paths, MAX_PATHS);
@@ -547,6 +731,8 @@ int main(void) {
         for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++)
             if (is_act[ty]) test_quantize_act(pi, paths[pi], ty);
     }
+
+    for (int pi = 0; pi < n_paths; pi++) test_f32_kernels(paths[pi]);
 
     qw_pool *pools[4] = {NULL};
     for (int th = 0; th < 4; th++) CHECK(qw_pool_create(th + 1, &pools[th]) == QW_OK);
