@@ -62,6 +62,44 @@ qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out);
 
 void qw_model_free(qw_model *model);
 
+/* Staged (streaming) loading: the bytes of one GGUF file arrive in pieces
+ * (network, File/Blob, a file read chunk by chunk) and are written straight
+ * into their final home, a single allocation of file_size bytes that the
+ * model keeps (qw_model_free frees it). Nothing is copied afterwards.
+ *
+ *   qw_loader *l;  qw_loader_create(size, "name.gguf", &l);
+ *   uint8_t *buf = qw_loader_buffer(l);
+ *   for each chunk: copy it to buf + have; have += n;
+ *                   if not yet validated and have >= need:
+ *                       qw_loader_header(l, have, &need)   (error: stop now)
+ *   qw_loader_finish(l, have, &model);
+ *   qw_loader_free(l);          (always; after a successful finish it only
+ *                                frees the loader, the model owns the bytes)
+ *
+ * `name` (may be NULL) prefixes parser messages as qw_model_load(name) does.
+ * qw_loader_free without a finished model is the abort path: it frees the
+ * buffer and everything else. */
+typedef struct qw_loader qw_loader;
+
+/* One allocation of file_size bytes (QW_ERR_OOM naming the size if it fails,
+ * QW_ERR_BAD_MODEL for an empty file). */
+qw_status qw_loader_create(uint64_t file_size, const char *name, qw_loader **out);
+/* Where the file's bytes go: byte i of the file at buffer[i]. NULL after a
+ * successful finish (the model owns it then). */
+uint8_t *qw_loader_buffer(qw_loader *l);
+uint64_t qw_loader_file_size(const qw_loader *l);
+/* Validates the header from the first `have` bytes (the GGUF structure, the
+ * tensor layout against file_size, the split keys and the hyperparameters).
+ * QW_OK with *need == 0: the header is complete and valid; QW_OK with
+ * *need > have: more bytes are needed, call again once `*need` are there;
+ * anything else: the file is unusable (message in qw_last_error()), so the
+ * transfer can stop at once. */
+qw_status qw_loader_header(qw_loader *l, uint64_t have, uint64_t *need);
+/* Full parse and model set-up over the buffer, once all bytes are written
+ * (have < file_size: QW_ERR_TRUNCATED). On success the model owns the buffer. */
+qw_status qw_loader_finish(qw_loader *l, uint64_t have, qw_model **out);
+void qw_loader_free(qw_loader *l);
+
 const qw_hparams *qw_model_hparams(const qw_model *model);
 
 /* Total bytes of tensor data and the number of parameters. */

@@ -82,6 +82,47 @@ EMSCRIPTEN_KEEPALIVE qw_model *qwb_model_load_named(const void *bytes, size_t si
 
 EMSCRIPTEN_KEEPALIVE void qwb_model_free(qw_model *m) { qw_model_free(m); }
 
+/* ------------------------------------------------------- streaming load -- */
+/* The staged loader (qw_loader_*): engine.mjs writes each chunk of the file
+ * straight into qwb_loader_buffer at its offset. file_size and the byte counts
+ * are doubles so that sizes past 2 GB survive the JS -> wasm32 call. */
+
+EMSCRIPTEN_KEEPALIVE qw_loader *qwb_loader_create(double file_size, const char *name) {
+    int n_split = 0;
+    static char part[4096];
+    if (name && qw_gguf_split_path(name, 1, part, sizeof part, &n_split) && n_split > 1) {
+        set_status(qw_fail(QW_ERR_UNSUPPORTED,
+                           "%s: split models (%d parts) cannot be loaded in WebAssembly yet",
+                           name, n_split));
+        return NULL;
+    }
+    if (!(file_size >= 0) || file_size > 18446744073709551615.0) {
+        set_status(qw_fail(QW_ERR_INVALID_ARG, "invalid file size %g", file_size));
+        return NULL;
+    }
+    qw_loader *l = NULL;
+    if (set_status(qw_loader_create((uint64_t)file_size, name, &l)) != QW_OK) return NULL;
+    return l;
+}
+
+EMSCRIPTEN_KEEPALIVE uint8_t *qwb_loader_buffer(qw_loader *l) { return qw_loader_buffer(l); }
+
+/* -1: the header is unusable (status and message set); 0: validated; > 0:
+ * call again once that many bytes are in. */
+EMSCRIPTEN_KEEPALIVE double qwb_loader_header(qw_loader *l, double have) {
+    uint64_t need = 0;
+    if (set_status(qw_loader_header(l, (uint64_t)have, &need)) != QW_OK) return -1;
+    return (double)need;
+}
+
+EMSCRIPTEN_KEEPALIVE qw_model *qwb_loader_finish(qw_loader *l, double have) {
+    qw_model *m = NULL;
+    if (set_status(qw_loader_finish(l, (uint64_t)have, &m)) != QW_OK) return NULL;
+    return m;
+}
+
+EMSCRIPTEN_KEEPALIVE void qwb_loader_free(qw_loader *l) { qw_loader_free(l); }
+
 EMSCRIPTEN_KEEPALIVE const char *qwb_model_arch(const qw_model *m) {
     return qw_model_hparams(m)->arch;
 }

@@ -4,7 +4,7 @@
 export class QwasmError extends Error {
   readonly name: 'QwasmError';
   readonly code: 'IO' | 'BAD_MODEL' | 'UNSUPPORTED_TYPE' | 'OUT_OF_MEMORY' | 'INVALID_ARGUMENT' |
-    'TRUNCATED' | 'ABORTED' | string;
+    'TRUNCATED' | 'ABORTED' | 'NETWORK' | string;
   constructor(code: string, message: string);
 }
 
@@ -73,14 +73,30 @@ export interface CompleteStats {
   threads: number; contextFull: boolean; nCtx?: number; stopped: boolean;
 }
 
+export interface LoadOptions {
+  /** Name used in messages (default: the path, URL, File name or 'model.gguf'). */
+  name?: string;
+  /** Called after every chunk with the bytes received so far and the file size. */
+  onProgress?: (bytes: number, total: number) => void;
+  /** Cancels the load: QwasmError code 'ABORTED', everything freed, the engine stays usable. */
+  signal?: AbortSignal;
+}
+
 export class Engine {
   static create(opts?: EngineOptions): Promise<Engine>;
   readonly variant: 'st' | 'mt';
   readonly threads: number;
   /** Set after each complete() iteration ends. */
   readonly lastStats: CompleteStats | null;
-  /** A file path (Node), or the bytes with opts.name used in messages. Replaces the current model. */
-  load(source: string | ArrayBuffer | ArrayBufferView, opts?: { name?: string }): Promise<ModelInfo>;
+  /**
+   * Streams a model into wasm memory (one allocation, each chunk written at its
+   * offset; the header is validated as soon as it is in). Replaces the current
+   * model. A string is a file path in Node unless it has a URL scheme; in
+   * browsers it is a URL. URLs are fetched (size from Content-Length; without
+   * it the body is buffered first). Errors: QwasmError, code ABORTED when
+   * opts.signal fires, NETWORK for HTTP / connection failures.
+   */
+  load(source: string | URL | Blob | ArrayBuffer | ArrayBufferView, opts?: LoadOptions): Promise<ModelInfo>;
   info(): EngineInfo;
   kernelPath(): string;
   tokenize(text: string, opts?: { addBos?: boolean }): number[];

@@ -1,11 +1,11 @@
 // qwasm in JavaScript: a small layer over the WebAssembly module built by
 // scripts/build-wasm.sh (build-wasm/ single-threaded, build-wasm-mt/ pthreads).
-// Works in Node and browsers; the model bytes are copied once into wasm
-// memory (the zero-copy streaming loader is a later step).
+// Works in Node and browsers; the model bytes are streamed straight into their
+// final place in wasm memory (one allocation, no copy afterwards).
 //
 //   import { Engine } from './engine.mjs';
 //   const e = await Engine.create({ variant: 'st' });   // or { variant: 'mt', threads: 2 }
-//   await e.load('/path/model.gguf');                  // Node path, ArrayBuffer or Uint8Array
+//   await e.load('/path/model.gguf');                  // Node path, URL, Blob, ArrayBuffer or Uint8Array
 //   for await (const piece of e.complete({ prompt: 'Once upon a time', maxTokens: 64, temperature: 0 }))
 //     process.stdout.write(piece);
 //   e.dispose();
@@ -186,45 +186,141 @@ export class Engine {
   kernelPath() { return this.str(this.mod._qwb_kernel_path()); }
 
   /**
-   * Loads a GGUF model (replacing the current one): a file path (Node), or
-   * the bytes (ArrayBuffer / Uint8Array) with opts.name used in messages.
-   * The bytes are copied into wasm memory.
+   * Loads a GGUF model (replacing the current one), streaming its bytes
+   * straight into their final place in wasm memory: the header is parsed and
+   * checked as soon as it is in (a hostile or unsupported file fails before
+   * the rest is transferred), the file gets one allocation, and each chunk is
+   * written at its offset; nothing is copied afterwards. `source`:
+   *   - a file path (Node; read in chunks),
+   *   - a URL (string with a scheme, or URL object; relative strings in
+   *     browsers): fetched, the body read chunk by chunk; the size comes from
+   *     Content-Length (without it, or with a Content-Encoding, the body is
+   *     buffered first: not zero-copy),
+   *   - a Blob / File (read with stream()),
+   *   - an ArrayBuffer / typed array (copied in once).
+   * opts.onProgress(bytes, total) after every chunk (monotonic, ends at
+   * total); opts.signal (AbortSignal) cancels: QwasmError code ABORTED,
+   * everything freed, the engine stays usable. opts.name: the name used in
+   * messages (default: the path / URL / File name / 'model.gguf').
+   * Network failures: code NETWORK.
    */
   async load(source, opts = {}) {
     if (!this.mod) throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
     this.unload();
-    let name = opts.name ?? 'model.gguf';
-    let ptr = 0, size = 0;
+    const signal = opts.signal;
+    const onProgress = typeof opts.onProgress === 'function' ? opts.onProgress : null;
+    const aborted = () => new QwasmError('ABORTED', 'loading was aborted');
+    if (signal?.aborted) throw aborted();
     try {
-      if (typeof source === 'string') {
-        if (!IS_NODE) throw new QwasmError('INVALID_ARGUMENT', 'loading by path needs Node (pass the bytes)');
-        name = source;
-        [ptr, size] = await this.readFileInto(source);
-      } else {
+      let m;
+      if (typeof source === 'string' && IS_NODE && !/^[a-z][a-z0-9+.-]*:/i.test(source)) {
+        m = await this.loadPath(source, opts.name ?? source, signal, onProgress);
+      } else if (typeof source === 'string' || (typeof URL === 'function' && source instanceof URL)) {
+        m = await this.loadUrl(String(source), opts.name ?? String(source), signal, onProgress);
+      } else if (typeof Blob === 'function' && source instanceof Blob) {
+        const name = opts.name ?? (typeof source.name === 'string' && source.name ? source.name : 'model.gguf');
+        m = await this.loadChunks(source.size, name, source.stream(), signal, onProgress);
+      } else if (source instanceof ArrayBuffer || ArrayBuffer.isView(source) ||
+                 (typeof SharedArrayBuffer === 'function' && source instanceof SharedArrayBuffer)) {
         const bytes = source instanceof Uint8Array ? source
           : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
           : new Uint8Array(source);
-        size = bytes.length;
-        ptr = this.alloc(size);
-        this.u8().set(bytes, ptr);
+        const step = 1 << 22;
+        const chunks = (function* () {
+          for (let off = 0; off < bytes.length; off += step) yield bytes.subarray(off, off + step);
+        })();
+        m = await this.loadChunks(bytes.length, opts.name ?? 'model.gguf', chunks, signal, onProgress);
+      } else {
+        throw new QwasmError('INVALID_ARGUMENT', 'load() needs a path, URL, Blob, ArrayBuffer or typed array');
       }
-      const [np] = this.cstr(name);
-      const m = this.mod._qwb_model_load_named(ptr, size, np);
-      this.free(np);
-      if (!m) throw this.fail();
       this.model = m;
-      this.modelBytes = ptr;
-      ptr = 0;
       this.info_ = this.readInfo();
       return this.info_;
-    } finally {
-      this.free(ptr);
+    } catch (e) {
+      if (signal?.aborted && !(e instanceof QwasmError && e.code === 'ABORTED')) throw aborted();
+      throw e;
     }
   }
 
-  // Reads a file straight into a wasm allocation; errors worded as the C
-  // library's qw_map_file words them.
-  async readFileInto(path) {
+  // The staged loader (qwb_loader_*): `feed(sink)` delivers the file's bytes
+  // in order, either sink.push(chunk) or sink.view(n) (a fresh view of wasm
+  // memory at the current offset; fill it, then sink.commit(k)). Returns the
+  // model handle; the loader is freed whatever happens.
+  async streamInto(total, name, signal, onProgress, feed) {
+    const mod = this.mod;
+    if (!Number.isSafeInteger(total) || total < 0) throw new QwasmError('INVALID_ARGUMENT', `${name}: invalid size ${total}`);
+    if (total > 0xfffff000) throw new QwasmError('OUT_OF_MEMORY', `${name}: ${total} bytes is too large for this address space`);
+    const [np] = this.cstr(name);
+    const l = mod._qwb_loader_create(total, np);
+    this.free(np);
+    if (!l) throw this.fail();
+    try {
+      // the buffer's address is fixed; the ArrayBuffer over wasm memory is
+      // not (growth replaces it), so every view is made fresh
+      const base = mod._qwb_loader_buffer(l) >>> 0;
+      let have = 0, need = 1, headerOk = false;
+      const sink = {
+        view: (n) => new Uint8Array(mod.qwBuffer(), base + have, Math.min(n, total - have)),
+        commit: (k) => {
+          if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
+          have += k;
+          if (!headerOk && have >= need) {
+            const r = mod._qwb_loader_header(l, have);
+            if (r < 0) throw this.fail();
+            if (r === 0) headerOk = true; else need = r;
+          }
+          if (onProgress) onProgress(have, total);
+        },
+        push: (chunk) => {
+          if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
+          if (chunk.length > total - have)
+            throw new QwasmError('NETWORK', `${name}: more bytes than the ${total} announced`);
+          if (chunk.length === 0) return;
+          sink.view(chunk.length).set(chunk);
+          sink.commit(chunk.length);
+        },
+        get have() { return have; },
+      };
+      await feed(sink);
+      if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
+      const m = mod._qwb_loader_finish(l, have);
+      if (!m) throw this.fail();
+      return m;
+    } finally {
+      mod._qwb_loader_free(l);
+    }
+  }
+
+  // chunks: a ReadableStream or an (async) iterable of Uint8Array
+  async loadChunks(total, name, chunks, signal, onProgress) {
+    return this.streamInto(total, name, signal, onProgress, async (sink) => {
+      if (typeof chunks.getReader === 'function') {
+        const reader = chunks.getReader();
+        let done = false;
+        try {
+          for (;;) {
+            if (signal?.aborted) break;
+            const r = await reader.read();
+            if (r.done) { done = true; break; }
+            sink.push(r.value);
+          }
+        } finally {
+          if (!done) await reader.cancel().catch(() => {});
+          reader.releaseLock();
+        }
+      } else {
+        for await (const c of chunks) {
+          sink.push(c);
+          if (signal?.aborted) break;
+        }
+      }
+    });
+  }
+
+  // A file path (Node): read straight into the loader's buffer, 4 MB at a
+  // time, yielding to the event loop between reads (for the abort signal).
+  // Errors worded as the C library's qw_map_file words them.
+  async loadPath(path, name, signal, onProgress) {
     const fs = await import('node:fs');
     const errno = { ENOENT: 'No such file or directory', EACCES: 'Permission denied',
       ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links',
@@ -235,30 +331,94 @@ export class Engine {
     } catch (e) {
       throw new QwasmError('IO', `cannot open '${path}': ${errno[e.code] ?? e.message}`);
     }
-    let ptr = 0;
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new QwasmError('IO', `'${path}' is not a regular file`);
       if (st.size === 0) throw new QwasmError('BAD_MODEL', `'${path}' is empty`);
       if (st.size > 0xfffff000) throw new QwasmError('OUT_OF_MEMORY', `'${path}' is too large for this address space`);
       const size = st.size;
-      ptr = this.mod._qwb_malloc(size);
-      if (!ptr) throw new QwasmError('OUT_OF_MEMORY', `cannot allocate ${size} bytes for '${path}'`);
-      let off = 0;
-      while (off < size) {
-        const n = Math.min(size - off, 1 << 24);
-        const view = new Uint8Array(this.mod.qwBuffer(), ptr + off, n);
-        const got = fs.readSync(fd, view, 0, n, off);
-        if (got <= 0) throw new QwasmError('IO', `short read on '${path}'`);
-        off += got;
-      }
-      const r = [ptr, size];
-      ptr = 0;
-      return r;
+      return await this.streamInto(size, name, signal, onProgress, async (sink) => {
+        while (sink.have < size) {
+          const view = sink.view(1 << 22);
+          const got = fs.readSync(fd, view, 0, view.length, sink.have);
+          if (got <= 0) throw new QwasmError('IO', `short read on '${path}'`);
+          sink.commit(got);
+          if (sink.have < size) await new Promise((r) => setImmediate(r));
+        }
+      });
     } finally {
-      this.free(ptr);
       fs.closeSync(fd);
     }
+  }
+
+  async loadUrl(url, name, signal, onProgress) {
+    let res;
+    try {
+      res = await fetch(url, signal ? { signal } : {});
+    } catch (e) {
+      if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
+      throw new QwasmError('NETWORK', `${name}: cannot fetch: ${e.cause?.message ?? e.message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw new QwasmError('NETWORK', `${name}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`);
+    }
+    const enc = (res.headers.get('content-encoding') ?? 'identity').toLowerCase();
+    const len = res.headers.get('content-length');
+    let total = len !== null && enc === 'identity' && /^\d+$/.test(len.trim()) ? Number(len) : NaN;
+    const netError = (e, have) => {
+      if (e instanceof QwasmError) return e;
+      if (signal?.aborted) return new QwasmError('ABORTED', 'loading was aborted');
+      const why = e?.cause?.message ?? e?.message ?? String(e);
+      return new QwasmError('NETWORK', `${name}: the connection failed after ${have}${Number.isFinite(total) ? ` of ${total}` : ''} bytes (${why})`);
+    };
+    if (!res.body) throw new QwasmError('NETWORK', `${name}: the response has no body`);
+    if (!Number.isSafeInteger(total)) {
+      // no usable Content-Length: buffer the body, then load it (one copy)
+      const parts = [];
+      let n = 0;
+      const reader = res.body.getReader();
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          parts.push(r.value);
+          n += r.value.length;
+        }
+      } catch (e) {
+        throw netError(e, n);
+      } finally {
+        reader.releaseLock();
+      }
+      total = n;
+      return this.loadChunks(total, name, parts, signal, onProgress);
+    }
+    if (total === 0) {
+      await res.body.cancel().catch(() => {});
+      throw new QwasmError('BAD_MODEL', `'${name}' is empty`);
+    }
+    let have = 0;
+    const body = res.body;
+    const counted = {
+      getReader: () => {
+        const r = body.getReader();
+        return {
+          read: async () => {
+            try {
+              const x = await r.read();
+              if (!x.done) have += x.value.length;
+              return x;
+            } catch (e) {
+              throw netError(e, have);
+            }
+          },
+          cancel: () => r.cancel(),
+          releaseLock: () => r.releaseLock(),
+        };
+      },
+    };
+    const m = await this.loadChunks(total, name, counted, signal, onProgress);
+    return m;
   }
 
   readInfo() {

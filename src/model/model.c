@@ -394,3 +394,148 @@ int qw_token_to_bytes(const qw_model *m, int32_t token, char *out, int cap) {
 int qw_detok_push(const qw_model *m, qw_detok *st, int32_t token, char *out, int cap) {
     return qw_tokenizer_detok_push(m->tok, st, token, out, cap);
 }
+
+/* ------------------------------------------------------ staged loader -- */
+
+struct qw_loader {
+    uint8_t *buf;      /* file_size bytes; NULL once a model owns them */
+    uint64_t file_size;
+    char *name;        /* NULL: messages without a file prefix */
+    bool header_ok;
+};
+
+/* Re-issues the current message prefixed with the loader's name. */
+static qw_status loader_prefix(const qw_loader *l, qw_status st) {
+    if (!l->name) return st;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", qw_last_error());
+    return qw_fail(st, "%s: %s", l->name, msg);
+}
+
+qw_status qw_loader_create(uint64_t file_size, const char *name, qw_loader **out) {
+    if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL loader out pointer");
+    *out = NULL;
+    qw_loader *l = calloc(1, sizeof *l);
+    if (!l) return qw_fail(QW_ERR_OOM, "out of memory");
+    if (name) {
+        size_t n = strlen(name);
+        l->name = malloc(n + 1);
+        if (!l->name) {
+            free(l);
+            return qw_fail(QW_ERR_OOM, "out of memory");
+        }
+        memcpy(l->name, name, n + 1);
+    }
+    qw_status st = QW_OK;
+    if (file_size == 0)
+        st = name ? qw_fail(QW_ERR_BAD_MODEL, "'%s' is empty", name)
+                  : qw_fail(QW_ERR_BAD_MODEL, "the model file is empty");
+    else if (file_size > (uint64_t)SIZE_MAX ||
+             (SIZE_MAX > UINT32_MAX && file_size > ((uint64_t)1 << 47)))
+        st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model: too large for this "
+                     "address space", (unsigned long long)file_size);
+    else if (!(l->buf = malloc((size_t)file_size)))
+        st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model",
+                     (unsigned long long)file_size);
+    if (st != QW_OK) {
+        qw_loader_free(l);
+        return st;
+    }
+    l->file_size = file_size;
+    *out = l;
+    return QW_OK;
+}
+
+uint8_t *qw_loader_buffer(qw_loader *l) { return l ? l->buf : NULL; }
+uint64_t qw_loader_file_size(const qw_loader *l) { return l ? l->file_size : 0; }
+
+void qw_loader_free(qw_loader *l) {
+    if (!l) return;
+    free(l->buf);
+    free(l->name);
+    free(l);
+}
+
+/* The checks qw_model_load makes on a single file's metadata, in its order. */
+static qw_status loader_check_split(const qw_loader *l, const qw_gguf *g) {
+    uint32_t cnt = 1;
+    qw_status st = qw_gguf_get_u32(g, "split.count", false, &cnt);
+    if (st != QW_OK || cnt <= 1) return st;
+    if (l->name)
+        return qw_fail(QW_ERR_BAD_MODEL,
+                       "%s is part of a %u-part split model but its name does not end in "
+                       "-0000N-of-0000M.gguf",
+                       l->name, cnt);
+    return qw_fail(QW_ERR_INVALID_ARG, "this is part of a %u-part split model: load it by path",
+                   cnt);
+}
+
+qw_status qw_loader_header(qw_loader *l, uint64_t have, uint64_t *need) {
+    if (need) *need = 0;
+    if (!l || !need) return qw_fail(QW_ERR_INVALID_ARG, "NULL loader or need pointer");
+    if (!l->buf) return qw_fail(QW_ERR_INVALID_ARG, "the loader has already finished");
+    if (have > l->file_size)
+        return qw_fail(QW_ERR_INVALID_ARG, "%llu bytes written to a %llu-byte file",
+                       (unsigned long long)have, (unsigned long long)l->file_size);
+    if (l->header_ok) return QW_OK;
+    qw_gguf *g = NULL;
+    uint64_t want = 0;
+    qw_status st = qw_gguf_parse(l->buf, (size_t)have, l->file_size, &g, &want);
+    if (st == QW_ERR_TRUNCATED && want > have && want <= l->file_size) {
+        *need = want; /* not an error yet: the rest of the header is on its way */
+        return QW_OK;
+    }
+    if (st != QW_OK) return loader_prefix(l, st);
+    /* everything else that only needs the metadata: fail before the download goes on */
+    qw_model *m = model_new();
+    if (!m) st = qw_fail(QW_ERR_OOM, "out of memory");
+    if (st == QW_OK) {
+        m->shards[0] = g;
+        m->n_shards = 1;
+        g = NULL;
+        st = loader_check_split(l, m->shards[0]);
+        if (st == QW_OK) st = read_hparams(m);
+    }
+    qw_model_free(m);
+    qw_gguf_free(g);
+    if (st == QW_OK) l->header_ok = true;
+    return st;
+}
+
+qw_status qw_loader_finish(qw_loader *l, uint64_t have, qw_model **out) {
+    if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL model out pointer");
+    *out = NULL;
+    if (!l) return qw_fail(QW_ERR_INVALID_ARG, "NULL loader");
+    if (!l->buf) return qw_fail(QW_ERR_INVALID_ARG, "the loader has already finished");
+    if (have != l->file_size) {
+        qw_status st = have < l->file_size
+                           ? qw_fail(QW_ERR_TRUNCATED,
+                                     "the stream ended after %llu of %llu bytes",
+                                     (unsigned long long)have, (unsigned long long)l->file_size)
+                           : qw_fail(QW_ERR_INVALID_ARG, "%llu bytes written to a %llu-byte file",
+                                     (unsigned long long)have,
+                                     (unsigned long long)l->file_size);
+        return loader_prefix(l, st);
+    }
+    qw_model *m = model_new();
+    if (!m) return qw_fail(QW_ERR_OOM, "out of memory");
+    qw_status st = qw_gguf_parse(l->buf, (size_t)l->file_size, l->file_size, &m->shards[0], NULL);
+    if (st != QW_OK) {
+        st = loader_prefix(l, st);
+    } else {
+        m->n_shards = 1;
+        st = loader_check_split(l, m->shards[0]);
+    }
+    if (st == QW_OK) st = qw_model_init_from_gguf(m);
+    if (st != QW_OK) {
+        qw_model_free(m); /* the buffer is still the loader's */
+        return st;
+    }
+    /* the model takes the bytes: freed by qw_unmap_file in qw_model_free */
+    m->maps[0].data = l->buf;
+    m->maps[0].size = l->file_size;
+    m->maps[0].is_mmap = 0;
+    l->buf = NULL;
+    *out = m;
+    return QW_OK;
+}

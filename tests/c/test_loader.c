@@ -1,0 +1,268 @@
+/* The staged (streaming) loader: qw_loader_create / buffer / header / finish
+ * / free.
+ *
+ * A real model fed in random-sized chunks (the header checked as soon as
+ * enough bytes are in) gives logits bit-identical to qw_model_load; the model
+ * keeps the loader's buffer (no copy). Hostile headers are refused after the
+ * first chunk, long before the data; an unsupported architecture is refused
+ * as soon as the header is complete. Aborting midway (qw_loader_free) frees
+ * everything (run under ASan: QW_SANITIZE=ON); a stream that ends early fails
+ * at finish with TRUNCATED; absurd sizes give OOM naming the size. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qw_test.h"
+#include "qwasm.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+/* A random chunk length: mostly small, sometimes large. */
+static size_t chunk_len(uint64_t size) {
+    uint32_t max = size / 16 > 4096 ? (uint32_t)(size / 16) : 4096;
+    switch (rnd() % 4) {
+    case 0: return 1 + rnd() % 16;
+    case 1: return 1 + rnd() % 4096;
+    default: return 1 + rnd() % max;
+    }
+}
+
+#define N_TOK 6
+static const int32_t TOKENS[N_TOK] = {1, 403, 407, 261, 378, 300};
+
+/* Logits of every position for TOKENS (n_vocab * N_TOK floats, caller frees). */
+static float *run_logits(qw_model *m) {
+    qw_context *c = NULL;
+    if (qw_context_create(m, 16, 1, &c) != QW_OK) {
+        CHECKF(0, "context: %s", qw_last_error());
+        return NULL;
+    }
+    const int V = qw_model_hparams(m)->n_vocab;
+    float *out = NULL;
+    if (qw_decode(c, TOKENS, N_TOK, true) == QW_OK) {
+        out = malloc((size_t)V * N_TOK * sizeof(float));
+        for (int i = 0; out && i < N_TOK; i++) memcpy(out + (size_t)i * V, qw_logits(c, i), V * sizeof(float));
+    } else {
+        CHECKF(0, "decode: %s", qw_last_error());
+    }
+    qw_context_free(c);
+    return out;
+}
+
+/* Streams bytes[0, stop) into a new loader in random chunks, validating the
+ * header on the way. Returns the loader (NULL on a create failure); sets
+ * *header_st to the first non-OK header status (QW_OK if none) and
+ * *header_at to the byte count at which the header was validated or refused
+ * (0 if neither happened). */
+static qw_loader *stream(const uint8_t *bytes, uint64_t size, uint64_t stop, const char *name,
+                         qw_status *header_st, uint64_t *header_at) {
+    qw_loader *l = NULL;
+    *header_st = QW_OK;
+    *header_at = 0;
+    if (qw_loader_create(size, name, &l) != QW_OK) {
+        CHECKF(0, "create: %s", qw_last_error());
+        return NULL;
+    }
+    uint8_t *buf = qw_loader_buffer(l);
+    CHECK(buf != NULL && qw_loader_file_size(l) == size);
+    uint64_t have = 0, need = 1;
+    bool done = false;
+    while (have < stop) {
+        size_t n = chunk_len(size);
+        if (n > stop - have) n = (size_t)(stop - have);
+        memcpy(buf + have, bytes + have, n);
+        have += n;
+        if (!done && have >= need) {
+            qw_status st = qw_loader_header(l, have, &need);
+            if (st != QW_OK) {
+                *header_st = st;
+                *header_at = have;
+                break;
+            }
+            if (need == 0) {
+                done = true;
+                *header_at = have;
+            } else {
+                CHECK(need > have && need <= size);
+            }
+        }
+    }
+    return l;
+}
+
+static void test_model_file(const char *rel) {
+    const char *path = qw_shared_path(rel);
+    size_t size = 0;
+    uint8_t *bytes = qw_read_file(path, &size);
+    if (!bytes) {
+        CHECKF(0, "cannot read %s", path);
+        return;
+    }
+    qw_model *ref = NULL;
+    CHECKF(qw_model_load(path, &ref) == QW_OK, "%s", qw_last_error());
+    float *want = ref ? run_logits(ref) : NULL;
+    const int V = ref ? qw_model_hparams(ref)->n_vocab : 0;
+
+    for (int rep = 0; rep < 3; rep++) {
+        qw_status hst;
+        uint64_t hat;
+        qw_loader *l = stream(bytes, size, size, path, &hst, &hat);
+        if (!l) break;
+        CHECKF(hst == QW_OK, "%s: header: %s", rel, qw_last_error());
+        CHECKF(hat > 0 && hat < size / 2, "%s: header validated at %llu of %zu", rel,
+               (unsigned long long)hat, size);
+        const uint8_t *buf = qw_loader_buffer(l);
+        qw_model *m = NULL;
+        qw_status st = qw_loader_finish(l, size, &m);
+        CHECKF(st == QW_OK, "%s: finish: %s", rel, qw_last_error());
+        CHECK(qw_loader_buffer(l) == NULL); /* the model owns it now */
+        qw_model *again = NULL;
+        CHECK(qw_loader_finish(l, size, &again) == QW_ERR_INVALID_ARG && again == NULL);
+        qw_loader_free(l);
+        if (m) {
+            /* weights point into the loader's buffer: no copy was made */
+            (void)buf;
+            CHECK(qw_model_weight_bytes(m) == qw_model_weight_bytes(ref));
+            float *got = run_logits(m);
+            CHECKF(got && want && memcmp(got, want, (size_t)V * N_TOK * sizeof(float)) == 0,
+                   "%s: streamed logits differ from qw_model_load", rel);
+            free(got);
+            qw_model_free(m);
+        }
+    }
+
+    /* abort midway: the header is validated, half the data is in, then free */
+    {
+        qw_status hst;
+        uint64_t hat;
+        qw_loader *l = stream(bytes, size, size / 2, path, &hst, &hat);
+        CHECK(l && hst == QW_OK && hat > 0);
+        qw_loader_free(l);
+    }
+    /* the stream ends early: the header is fine, finish says TRUNCATED */
+    {
+        qw_status hst;
+        uint64_t hat;
+        qw_loader *l = stream(bytes, size, size - 1000, path, &hst, &hat);
+        CHECK(l && hst == QW_OK);
+        qw_model *m = NULL;
+        qw_status st = qw_loader_finish(l, size - 1000, &m);
+        CHECKF(st == QW_ERR_TRUNCATED && m == NULL, "status %d", st);
+        CHECKF(strstr(qw_last_error(), "stream ended after") && strstr(qw_last_error(), path),
+               "%s", qw_last_error());
+        /* more bytes than declared is a caller error */
+        CHECK(qw_loader_finish(l, size + 1, &m) == QW_ERR_INVALID_ARG);
+        qw_loader_free(l);
+    }
+
+    /* an unsupported architecture is refused once the header is in, before the data */
+    {
+        uint8_t *bad = malloc(size);
+        memcpy(bad, bytes, size);
+        const char key[] = "general.architecture";
+        uint8_t *p = NULL;
+        for (size_t i = 0; i + sizeof key < size; i++)
+            if (memcmp(bad + i, key, sizeof key - 1) == 0) {
+                p = bad + i + sizeof key - 1 + 4 + 8; /* type u32, length u64 */
+                break;
+            }
+        CHECK(p && memcmp(p, "llama", 5) == 0);
+        if (p) memcpy(p, "gpt9x", 5);
+        qw_status hst;
+        uint64_t hat;
+        qw_loader *l = stream(bad, size, size, NULL, &hst, &hat);
+        CHECKF(hst == QW_ERR_UNSUPPORTED && hat < size / 2, "status %d at %llu: %s", hst,
+               (unsigned long long)hat, qw_last_error());
+        CHECKF(strstr(qw_last_error(), "'gpt9x' is not supported"), "%s", qw_last_error());
+        qw_loader_free(l);
+        free(bad);
+    }
+
+    free(want);
+    qw_model_free(ref);
+    free(bytes);
+}
+
+static void test_hostile(void) {
+    /* bad magic: refused on the first chunk, message as qw_model_load words it */
+    uint8_t junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rnd();
+    memcpy(junk, "not a model at all", 18);
+    qw_loader *l = NULL;
+    CHECK(qw_loader_create(1 << 20, "x.gguf", &l) == QW_OK);
+    if (l) {
+        memcpy(qw_loader_buffer(l), junk, 64);
+        uint64_t need = 99;
+        qw_status st = qw_loader_header(l, 64, &need);
+        CHECKF(st == QW_ERR_BAD_MODEL, "status %d", st);
+        CHECKF(strncmp(qw_last_error(), "x.gguf: gguf: ", 14) == 0 && strstr(qw_last_error(), "magic"),
+               "%s", qw_last_error());
+        CHECK(need == 0);
+        qw_loader_free(l);
+    }
+    /* absurd counts: GGUF v3 with 2^60 tensors in a 1 MB file, refused at 24 bytes */
+    uint8_t hdr[24] = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
+    hdr[8 + 7] = 0x10;  /* n_tensors = 2^60 */
+    hdr[16] = 1;        /* n_kv = 1 */
+    CHECK(qw_loader_create(1 << 20, NULL, &l) == QW_OK);
+    if (l) {
+        memcpy(qw_loader_buffer(l), hdr, sizeof hdr);
+        uint64_t need = 0;
+        qw_status st = qw_loader_header(l, 8, &need);
+        CHECKF(st == QW_OK && need > 8, "short prefix: status %d need %llu", st, (unsigned long long)need);
+        st = qw_loader_header(l, sizeof hdr, &need);
+        CHECKF(st != QW_OK, "2^60 tensors accepted");
+        CHECKF(strstr(qw_last_error(), "tensor"), "%s", qw_last_error());
+        qw_loader_free(l);
+    }
+    /* a header that claims more bytes than the file has */
+    CHECK(qw_loader_create(100, NULL, &l) == QW_OK);
+    if (l) {
+        uint8_t h2[24] = {'G', 'G', 'U', 'F', 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200};
+        memcpy(qw_loader_buffer(l), h2, sizeof h2);
+        uint64_t need = 0;
+        qw_status st = qw_loader_header(l, sizeof h2, &need);
+        CHECKF(st == QW_ERR_TRUNCATED && need == 0, "status %d need %llu: %s", st,
+               (unsigned long long)need, qw_last_error());
+        qw_loader_free(l);
+    }
+    /* empty, absurd, NULL */
+    CHECK(qw_loader_create(0, "e.gguf", &l) == QW_ERR_BAD_MODEL && l == NULL);
+    CHECKF(strcmp(qw_last_error(), "'e.gguf' is empty") == 0, "%s", qw_last_error());
+    CHECK(qw_loader_create(1ull << 62, NULL, &l) == QW_ERR_OOM && l == NULL);
+    CHECKF(strstr(qw_last_error(), "4611686018427387904"), "%s", qw_last_error());
+#if !defined(__SANITIZE_ADDRESS__)
+    /* a real allocation failure (ASan would abort on a size this large) */
+    qw_status st = qw_loader_create(1ull << 46, NULL, &l);
+    if (st == QW_OK) {
+        qw_loader_free(l); /* the OS overcommits: nothing was touched */
+    } else {
+        CHECK(st == QW_ERR_OOM && l == NULL);
+        CHECKF(strstr(qw_last_error(), "70368744177664"), "%s", qw_last_error());
+    }
+#endif
+    CHECK(qw_loader_create(10, NULL, NULL) == QW_ERR_INVALID_ARG);
+    qw_model *m = NULL;
+    CHECK(qw_loader_finish(NULL, 0, &m) == QW_ERR_INVALID_ARG);
+    uint64_t need;
+    CHECK(qw_loader_header(NULL, 0, &need) == QW_ERR_INVALID_ARG);
+    CHECK(qw_loader_buffer(NULL) == NULL);
+    qw_loader_free(NULL);
+}
+
+int main(void) {
+    test_hostile();
+    qw_require_shared();
+    test_model_file("models/stories260K-f32.gguf");
+    test_model_file("models/stories260K-q4_k_m.gguf");
+    test_model_file("models/synth15M-q8_0.gguf");
+    return qw_test_end();
+}
