@@ -273,6 +273,22 @@ void qw_model_free(qw_model *m) {
     free(m);
 }
 
+/* A file that says it is part of a split model must be loaded as one, by
+ * the part's path: with a name that does not follow the part pattern it is
+ * BAD_MODEL, without a name (bytes in memory) INVALID_ARG. */
+static qw_status check_not_split_part(const qw_gguf *g, const char *name) {
+    uint32_t cnt = 1;
+    qw_status st = qw_gguf_get_u32(g, "split.count", false, &cnt);
+    if (st != QW_OK || cnt <= 1) return st;
+    if (name)
+        return qw_fail(QW_ERR_BAD_MODEL,
+                       "%s is part of a %u-part split model but its name does not end in "
+                       "-0000N-of-0000M.gguf",
+                       name, cnt);
+    return qw_fail(QW_ERR_INVALID_ARG, "this is part of a %u-part split model: load it by path",
+                   cnt);
+}
+
 qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out) {
     if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL model out pointer");
     *out = NULL;
@@ -282,11 +298,7 @@ qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out) {
     qw_status st = qw_gguf_parse(bytes, size, size, &m->shards[0], NULL);
     if (st == QW_OK) {
         m->n_shards = 1;
-        uint32_t n_split = 1;
-        st = qw_gguf_get_u32(m->shards[0], "split.count", false, &n_split);
-        if (st == QW_OK && n_split > 1)
-            st = qw_fail(QW_ERR_INVALID_ARG,
-                         "this is part of a %u-part split model: load it by path", n_split);
+        st = check_not_split_part(m->shards[0], NULL);
     }
     if (st == QW_OK) st = qw_model_init_from_gguf(m);
     if (st != QW_OK) {
@@ -357,15 +369,7 @@ qw_status qw_model_load(const char *path, qw_model **out) {
                 }
     } else {
         st = load_shard(m, path);
-        if (st == QW_OK) {
-            uint32_t cnt = 1;
-            st = qw_gguf_get_u32(m->shards[0], "split.count", false, &cnt);
-            if (st == QW_OK && cnt > 1)
-                st = qw_fail(QW_ERR_BAD_MODEL,
-                             "%s is part of a %u-part split model but its name does not end in "
-                             "-0000N-of-0000M.gguf",
-                             path, cnt);
-        }
+        if (st == QW_OK) st = check_not_split_part(m->shards[0], path);
     }
     if (st == QW_OK) st = qw_model_init_from_gguf(m);
     if (st != QW_OK) {
@@ -458,16 +462,17 @@ void qw_loader_free(qw_loader *l) {
 
 /* The checks qw_model_load makes on a single file's metadata, in its order. */
 static qw_status loader_check_split(const qw_loader *l, const qw_gguf *g) {
+    char part[4096];
+    int n_split = 0;
     uint32_t cnt = 1;
-    qw_status st = qw_gguf_get_u32(g, "split.count", false, &cnt);
-    if (st != QW_OK || cnt <= 1) return st;
-    if (l->name)
-        return qw_fail(QW_ERR_BAD_MODEL,
-                       "%s is part of a %u-part split model but its name does not end in "
-                       "-0000N-of-0000M.gguf",
+    /* a part named as such: one stream cannot hold the others (yet) */
+    if (l->name && qw_gguf_split_path(l->name, 1, part, sizeof part, &n_split) && n_split > 1 &&
+        qw_gguf_get_u32(g, "split.count", false, &cnt) == QW_OK && cnt > 1)
+        return qw_fail(QW_ERR_UNSUPPORTED,
+                       "%s: split models (%u parts) cannot be streamed yet; load the parts by "
+                       "path with the native library",
                        l->name, cnt);
-    return qw_fail(QW_ERR_INVALID_ARG, "this is part of a %u-part split model: load it by path",
-                   cnt);
+    return check_not_split_part(g, l->name);
 }
 
 qw_status qw_loader_header(qw_loader *l, uint64_t have, uint64_t *need) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf/gguf_write.h"
 #include "qw_test.h"
 #include "qwasm.h"
 
@@ -258,8 +259,40 @@ static void test_hostile(void) {
     qw_loader_free(NULL);
 }
 
+/* A file that is one part of a split model: a part named as such cannot be
+ * streamed (UNSUPPORTED, saying why); a part under a plain name is reported
+ * as a misnamed part (BAD_MODEL), as qw_model_load does. */
+static void test_split_part(void) {
+    qw_gguf_writer *w = NULL;
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    CHECK(qw_gguf_writer_create(&w) == QW_OK);
+    CHECK(qw_gguf_set_u16(w, "split.no", 0) == QW_OK);
+    CHECK(qw_gguf_set_u16(w, "split.count", 3) == QW_OK);
+    CHECK(qw_gguf_writer_to_buffer(w, &bytes, &size) == QW_OK);
+    qw_gguf_writer_free(w);
+    if (!bytes) return;
+    const char *names[2] = {"m-00001-of-00003.gguf", "m.gguf"};
+    const qw_status want[2] = {QW_ERR_UNSUPPORTED, QW_ERR_BAD_MODEL};
+    const char *msg[2] = {"m-00001-of-00003.gguf: split models (3 parts) cannot be streamed yet",
+                          "m.gguf is part of a 3-part split model but its name does not end in"};
+    for (int i = 0; i < 2; i++) {
+        qw_loader *l = NULL;
+        CHECK(qw_loader_create(size, names[i], &l) == QW_OK);
+        if (!l) continue;
+        memcpy(qw_loader_buffer(l), bytes, size);
+        uint64_t need = 0;
+        qw_status st = qw_loader_header(l, size, &need);
+        CHECKF(st == want[i] && strncmp(qw_last_error(), msg[i], strlen(msg[i])) == 0,
+               "%s: status %d: %s", names[i], st, qw_last_error());
+        qw_loader_free(l);
+    }
+    free(bytes);
+}
+
 int main(void) {
     test_hostile();
+    test_split_part();
     qw_require_shared();
     test_model_file("models/stories260K-f32.gguf");
     test_model_file("models/stories260K-q4_k_m.gguf");
