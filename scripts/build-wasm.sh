@@ -19,14 +19,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-2}
 VARIANTS=${VARIANTS:-"st mt"}
 
-missing=""
-for p in emscripten nodejs libstb-dev cmake; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  echo "installing:$missing"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
-fi
+bash scripts/deps.sh wasm
 # Debian's emscripten tools find their node modules here
 export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
 

@@ -2,12 +2,14 @@
 # Installs the Debian packages a job needs, only those missing.
 #   scripts/deps.sh build    compiler, cmake, stb
 #   scripts/deps.sh fuzz     + clang and libFuzzer runtime
+#   scripts/deps.sh wasm     emscripten, nodejs, cmake, stb
 set -eu
 pkgs="build-essential cmake libstb-dev"
 case "${1:-build}" in
   build) ;;
   fuzz|test) pkgs="$pkgs clang libclang-rt-14-dev" ;;
-  *) echo "usage: scripts/deps.sh [build|test|fuzz]" >&2; exit 2 ;;
+  wasm) pkgs="emscripten nodejs cmake libstb-dev" ;;
+  *) echo "usage: scripts/deps.sh [build|test|fuzz|wasm]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -31,55 +31,6 @@ EMSCRIPTEN_KEEPALIVE void qwb_free(void *p) { free(p); }
 
 /* ---------------------------------------------------------------- model -- */
 
-/* bytes must stay allocated until qwb_model_free (the model borrows them). */
-EMSCRIPTEN_KEEPALIVE qw_model *qwb_model_load(const void *bytes, size_t size) {
-    qw_model *m = NULL;
-    if (set_status(qw_model_load_memory(bytes, size, &m)) != QW_OK) return NULL;
-    return m;
-}
-
-/* The same for the bytes of a file called `name`, with the messages that
- * qw_model_load(name) gives for one file: parser errors prefixed with the
- * name, a split part named like a plain file reported as such. A split model
- * (several files) is not supported here yet. */
-EMSCRIPTEN_KEEPALIVE qw_model *qwb_model_load_named(const void *bytes, size_t size,
-                                                    const char *name) {
-    int n_split = 0;
-    static char part[4096];
-    if (qw_gguf_split_path(name, 1, part, sizeof part, &n_split) && n_split > 1) {
-        set_status(qw_fail(QW_ERR_UNSUPPORTED,
-                           "%s: split models (%d parts) cannot be loaded in WebAssembly yet",
-                           name, n_split));
-        return NULL;
-    }
-    qw_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        set_status(qw_fail(QW_ERR_OOM, "out of memory"));
-        return NULL;
-    }
-    qw_status st = qw_gguf_parse(bytes, size, size, &m->shards[0], NULL);
-    if (st != QW_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", qw_last_error());
-        st = qw_fail(st, "%s: %s", name, msg);
-    } else {
-        m->n_shards = 1;
-        uint32_t cnt = 1;
-        st = qw_gguf_get_u32(m->shards[0], "split.count", false, &cnt);
-        if (st == QW_OK && cnt > 1)
-            st = qw_fail(QW_ERR_BAD_MODEL,
-                         "%s is part of a %u-part split model but its name does not end in "
-                         "-0000N-of-0000M.gguf",
-                         name, cnt);
-    }
-    if (st == QW_OK) st = qw_model_init_from_gguf(m);
-    if (set_status(st) != QW_OK) {
-        qw_model_free(m);
-        return NULL;
-    }
-    return m;
-}
-
 EMSCRIPTEN_KEEPALIVE void qwb_model_free(qw_model *m) { qw_model_free(m); }
 
 /* ------------------------------------------------------- streaming load -- */
