@@ -84,10 +84,25 @@ typedef struct qw_loader qw_loader;
 /* One allocation of file_size bytes (QW_ERR_OOM naming the size if it fails,
  * QW_ERR_BAD_MODEL for an empty file). */
 qw_status qw_loader_create(uint64_t file_size, const char *name, qw_loader **out);
-/* Where the file's bytes go: byte i of the file at buffer[i]. NULL after a
- * successful finish (the model owns it then). */
+/* A split model streamed whole: n_parts files (name-00001-of-0000N.gguf ...,
+ * sizes[i] bytes each) into one allocation, part i at buffer +
+ * qw_loader_part_offset(l, i) (64-byte aligned). `name` (may be NULL) is
+ * the name of any part; it must follow the part pattern and name n_parts
+ * parts. The parts are written in order and `have` (qw_loader_header,
+ * qw_loader_finish) counts their bytes without the gaps: file_size is the
+ * sum of the sizes. Every part's header is validated as it arrives, with the
+ * checks qw_model_load makes (split.no / split.count, parser errors prefixed
+ * with the part's name), and a tensor may appear in only one part. n_parts
+ * == 1 is qw_loader_create. */
+qw_status qw_loader_create_parts(int n_parts, const uint64_t *sizes, const char *name,
+                                 qw_loader **out);
+/* Where the file's bytes go: byte i of the file at buffer[i] (of a split
+ * model: byte i of part p at buffer[qw_loader_part_offset(l, p) + i]). NULL
+ * after a successful finish (the model owns it then). */
 uint8_t *qw_loader_buffer(qw_loader *l);
 uint64_t qw_loader_file_size(const qw_loader *l);
+int qw_loader_n_parts(const qw_loader *l);
+uint64_t qw_loader_part_offset(const qw_loader *l, int part);
 /* Validates the header from the first `have` bytes (the GGUF structure, the
  * tensor layout against file_size, the split keys and the hyperparameters).
  * QW_OK with *need == 0: the header is complete and valid; QW_OK with

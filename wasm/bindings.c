@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/sha256.h"
 #include "model/model.h"
 #include "qwasm.h"
 #include "quant/kernels.h"
@@ -36,17 +37,10 @@ EMSCRIPTEN_KEEPALIVE void qwb_model_free(qw_model *m) { qw_model_free(m); }
 /* ------------------------------------------------------- streaming load -- */
 /* The staged loader (qw_loader_*): engine.mjs writes each chunk of the file
  * straight into qwb_loader_buffer at its offset. file_size and the byte counts
- * are doubles so that sizes past 2 GB survive the JS -> wasm32 call. */
+ * are doubles so that sizes past 2 GB survive the JS -> wasm32 call. A split
+ * model's name is checked by the C loader (one part alone: UNSUPPORTED). */
 
 EMSCRIPTEN_KEEPALIVE qw_loader *qwb_loader_create(double file_size, const char *name) {
-    int n_split = 0;
-    static char part[4096];
-    if (name && qw_gguf_split_path(name, 1, part, sizeof part, &n_split) && n_split > 1) {
-        set_status(qw_fail(QW_ERR_UNSUPPORTED,
-                           "%s: split models (%d parts) cannot be loaded in WebAssembly yet",
-                           name, n_split));
-        return NULL;
-    }
     if (!(file_size >= 0) || file_size > 18446744073709551615.0) {
         set_status(qw_fail(QW_ERR_INVALID_ARG, "invalid file size %g", file_size));
         return NULL;
@@ -54,6 +48,33 @@ EMSCRIPTEN_KEEPALIVE qw_loader *qwb_loader_create(double file_size, const char *
     qw_loader *l = NULL;
     if (set_status(qw_loader_create((uint64_t)file_size, name, &l)) != QW_OK) return NULL;
     return l;
+}
+
+/* A split model: n parts of sizes[0..n) bytes (doubles), streamed in order;
+ * part i goes to qwb_loader_buffer(l) + qwb_loader_part_offset(l, i). */
+EMSCRIPTEN_KEEPALIVE qw_loader *qwb_loader_create_parts(int n, const double *sizes,
+                                                        const char *name) {
+    if (n < 1 || n > QW_MAX_SPLITS) {
+        set_status(n < 1 ? qw_fail(QW_ERR_INVALID_ARG, "%d parts", n)
+                         : qw_fail(QW_ERR_UNSUPPORTED, "%d parts is more than %d", n,
+                                   QW_MAX_SPLITS));
+        return NULL;
+    }
+    uint64_t sz[QW_MAX_SPLITS];
+    for (int i = 0; i < n; i++) {
+        if (!(sizes[i] >= 0) || sizes[i] > 18446744073709551615.0) {
+            set_status(qw_fail(QW_ERR_INVALID_ARG, "invalid size %g of part %d", sizes[i], i + 1));
+            return NULL;
+        }
+        sz[i] = (uint64_t)sizes[i];
+    }
+    qw_loader *l = NULL;
+    if (set_status(qw_loader_create_parts(n, sz, name, &l)) != QW_OK) return NULL;
+    return l;
+}
+
+EMSCRIPTEN_KEEPALIVE double qwb_loader_part_offset(const qw_loader *l, int part) {
+    return (double)qw_loader_part_offset(l, part);
 }
 
 EMSCRIPTEN_KEEPALIVE uint8_t *qwb_loader_buffer(qw_loader *l) { return qw_loader_buffer(l); }
@@ -73,6 +94,26 @@ EMSCRIPTEN_KEEPALIVE qw_model *qwb_loader_finish(qw_loader *l, double have) {
 }
 
 EMSCRIPTEN_KEEPALIVE void qwb_loader_free(qw_loader *l) { qw_loader_free(l); }
+
+/* ---------------------------------------------------------------- sha256 -- */
+/* Incremental SHA-256 over wasm memory (engine.mjs hashes the loaded bytes in
+ * place, in slices, before the model is built). */
+
+EMSCRIPTEN_KEEPALIVE qw_sha256 *qwb_sha256_new(void) {
+    qw_sha256 *s = malloc(sizeof *s);
+    if (s) qw_sha256_init(s);
+    return s;
+}
+EMSCRIPTEN_KEEPALIVE void qwb_sha256_update(qw_sha256 *s, const uint8_t *p, double n) {
+    qw_sha256_update(s, p, (size_t)n);
+}
+/* Writes 64 hex digits + NUL to out and frees the state. */
+EMSCRIPTEN_KEEPALIVE void qwb_sha256_final(qw_sha256 *s, char *out) {
+    uint8_t d[32];
+    qw_sha256_final(s, d);
+    qw_sha256_hex(d, out);
+    free(s);
+}
 
 EMSCRIPTEN_KEEPALIVE const char *qwb_model_arch(const qw_model *m) {
     return qw_model_hparams(m)->arch;
@@ -118,6 +159,13 @@ EMSCRIPTEN_KEEPALIVE int qwb_model_info(const qw_model *m, double *out) {
 /* Tensors of GGUF type t in the model (0 for t outside [0, 64)). */
 EMSCRIPTEN_KEEPALIVE int qwb_model_type_count(const qw_model *m, int t) {
     return t >= 0 && t < 64 ? (int)m->type_hist[t] : 0;
+}
+
+/* general.file_type (llama.cpp's llama_ftype, for `bench`), or -1 if absent. */
+EMSCRIPTEN_KEEPALIVE int qwb_model_file_type(const qw_model *m) {
+    uint32_t ft = 0xFFFFFFFFu;
+    if (qw_gguf_get_u32(m->shards[0], "general.file_type", false, &ft) != QW_OK) return -1;
+    return ft > 0x7FFFFFFFu ? -1 : (int)ft;
 }
 
 /* ------------------------------------------------------------ tokenizer -- */

@@ -4,7 +4,7 @@
 export class QwasmError extends Error {
   readonly name: 'QwasmError';
   readonly code: 'IO' | 'BAD_MODEL' | 'UNSUPPORTED_TYPE' | 'OUT_OF_MEMORY' | 'INVALID_ARGUMENT' |
-    'TRUNCATED' | 'ABORTED' | 'NETWORK' | string;
+    'TRUNCATED' | 'ABORTED' | 'NETWORK' | 'INTEGRITY' | 'WORKER' | string;
   constructor(code: string, message: string);
 }
 
@@ -30,9 +30,17 @@ export interface ModelInfo {
   tensorTypes: TensorTypeCount[];
 }
 
-export interface EngineInfo extends ModelInfo {
+export interface EngineOnlyInfo {
   kernelPath: string;
   variant: 'st' | 'mt';
+  threads: number;
+  crossOriginIsolated: boolean;
+  wasmMemoryBytes: number;
+}
+
+export interface EngineInfo extends ModelInfo, EngineOnlyInfo {
+  /** With computeSha256 / expectSha256 (per part for a split model). */
+  sha256?: string | string[];
 }
 
 export interface EvalOptions {
@@ -66,11 +74,16 @@ export interface CompleteOptions {
   addBos?: boolean;
   nCtx?: number;
   threads?: number;
+  /** Checked before every token: the iteration ends (finishReason 'aborted'). */
+  signal?: AbortSignal;
+  /** Yield '' for tokens that produce no text yet (one step per token). */
+  everyToken?: boolean;
 }
 
 export interface CompleteStats {
   promptTokens: number; promptMs: number; genTokens: number; genMs: number;
   threads: number; contextFull: boolean; nCtx?: number; stopped: boolean;
+  finishReason: 'stop' | 'length' | 'eos' | 'aborted' | 'context';
 }
 
 export interface LoadOptions {
@@ -80,7 +93,18 @@ export interface LoadOptions {
   onProgress?: (bytes: number, total: number) => void;
   /** Cancels the load: QwasmError code 'ABORTED', everything freed, the engine stays usable. */
   signal?: AbortSignal;
+  /** Byte size of a ReadableStream source; `sizes` for a list of ReadableStream parts. */
+  size?: number;
+  sizes?: number[];
+  /** Hex SHA-256 (array per part for a split model): mismatch -> INTEGRITY, nothing kept. */
+  expectSha256?: string | string[];
+  /** info.sha256 = hex digest of the file (array per part for a split model). */
+  computeSha256?: boolean;
+  /** URL loads: Range request size (default 256 MiB). */
+  rangeChunkBytes?: number;
 }
+
+export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
 
 export class Engine {
   static create(opts?: EngineOptions): Promise<Engine>;
@@ -93,11 +117,19 @@ export class Engine {
    * offset; the header is validated as soon as it is in). Replaces the current
    * model. A string is a file path in Node unless it has a URL scheme; in
    * browsers it is a URL. URLs are fetched (size from Content-Length; without
-   * it the body is buffered first). Errors: QwasmError, code ABORTED when
-   * opts.signal fires, NETWORK for HTTP / connection failures.
+   * it the body is buffered first); servers that support Range get
+   * consecutive Range requests of rangeChunkBytes, each checked. A path or
+   * URL named name-0000K-of-0000N.gguf loads all N parts; an array of sources
+   * is the parts of a split model, in order. Errors: QwasmError, code ABORTED
+   * when opts.signal fires, NETWORK for HTTP / connection failures, INTEGRITY
+   * for a SHA-256 mismatch, OUT_OF_MEMORY when wasm memory cannot hold it.
    */
-  load(source: string | URL | Blob | ArrayBuffer | ArrayBufferView, opts?: LoadOptions): Promise<ModelInfo>;
+  load(source: ModelSource | ModelSource[], opts?: LoadOptions): Promise<ModelInfo>;
   info(): EngineInfo;
+  engineInfo(): EngineOnlyInfo;
+  detokenize(ids: ArrayLike<number>): string;
+  /** SHA-256 (lower-case hex) of bytes, computed in wasm. */
+  sha256(bytes: ArrayBuffer | ArrayBufferView): Promise<string>;
   kernelPath(): string;
   tokenize(text: string, opts?: { addBos?: boolean }): number[];
   tokenText(id: number): string;
@@ -115,3 +147,15 @@ export function formatG(x: number): string;
 export function formatEvalRow(row: EvalRow): string;
 /** What `qwasm info` prints for a model, trailing newline included. */
 export function formatInfo(info: ModelInfo, path: string): string;
+
+/** One turn of the macrotask queue (setImmediate / MessageChannel). */
+export function macrotask(): Promise<void>;
+/** name-0000K-of-0000N.gguf -> its parts, else null. */
+export function splitName(path: string): { stem: string; part: number; total: number } | null;
+
+/** Serves an Engine by message (wasm/worker.mjs; the in-thread mode of wasm/qwasm.mjs). */
+export class EngineHost {
+  constructor(post: (msg: unknown) => void, onFatal?: (e: unknown) => void);
+  handle(msg: { id: number; op: string; args?: unknown }): void;
+  fatal(e: unknown): void;
+}

@@ -108,6 +108,281 @@ export function formatInfo(info, path) {
   ].join('\n') + '\n';
 }
 
+// ---------------------------------------------------------------- loading --
+
+const DEFAULT_RANGE_CHUNK = 256 * 1024 * 1024;
+const abortedError = () => new QwasmError('ABORTED', 'loading was aborted');
+const hasScheme = (s) => /^[a-z][a-z0-9+.-]*:/i.test(s);
+const why = (e) => e?.cause?.message ?? e?.message ?? String(e);
+
+/** One turn of the macrotask queue (not setTimeout's clamp): lets pending
+ * messages and timers run. */
+export function macrotask() {
+  if (typeof setImmediate === 'function') return new Promise((r) => setImmediate(r));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); r(); };
+    ch.port2.postMessage(0);
+  });
+}
+
+/** name-0000K-of-0000N.gguf -> { stem, part, total } (the C library's rule), else null. */
+export function splitName(path) {
+  const m = /^(.*)-(\d{5,})-of-(\d{5,})\.gguf$/.exec(path);
+  if (!m || m[1] === '') return null;
+  const part = Number(m[2]), total = Number(m[3]);
+  if (total < 1 || part < 1 || part > total || total > 99999) return null;
+  return { stem: m[1], part, total };
+}
+const partName = (stem, i, n) => `${stem}-${String(i).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.gguf`;
+
+// Every part: name, size (known after prepare()), feed(sink) writes exactly
+// its bytes in order (sink.push(chunk), or sink.view(n) + sink.commit(k)),
+// close() releases what prepare() opened.
+
+class BytesPart {
+  constructor(name, bytes) { this.name = name; this.bytes = bytes; this.size = bytes.length; }
+  async prepare() {}
+  async feed(sink) {
+    const step = 1 << 22;
+    for (let off = 0; off < this.bytes.length; off += step) sink.push(this.bytes.subarray(off, off + step));
+  }
+}
+
+// A Blob / File (stream() opened at feed time) or a ReadableStream of bytes.
+class StreamPart {
+  constructor(name, size, open, env) { this.name = name; this.size = size; this.open = open; this.env = env; }
+  async prepare() {}
+  async feed(sink) {
+    const { signal } = this.env;
+    const reader = this.open().getReader();
+    let done = false;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortedError();
+        let r;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          if (signal?.aborted) throw abortedError();
+          throw new QwasmError('IO', `${this.name}: reading failed after ${sink.have} of ${this.size} bytes (${why(e)})`);
+        }
+        if (r.done) { done = true; break; }
+        const v = r.value instanceof Uint8Array ? r.value : new Uint8Array(r.value);
+        if (v.length > this.size - sink.have)
+          throw new QwasmError('INVALID_ARGUMENT', `${this.name}: the stream has more bytes than the ${this.size} announced`);
+        sink.push(v);
+      }
+    } finally {
+      if (!done) await reader.cancel().catch(() => {});
+      try { reader.releaseLock(); } catch { /* already released */ }
+    }
+  }
+}
+
+// A file path (Node): read straight into the loader's buffer, 4 MB at a
+// time, yielding to the event loop between reads (for the abort signal).
+// Errors worded as the C library's qw_map_file words them.
+class PathPart {
+  constructor(path, name, env) { this.path = path; this.name = name; this.env = env; this.fd = null; this.size = NaN; }
+  async prepare() {
+    const fs = await import('node:fs');
+    this.fs = fs;
+    const path = this.path;
+    const errno = { ENOENT: 'No such file or directory', EACCES: 'Permission denied',
+      ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links',
+      ENAMETOOLONG: 'File name too long', EMFILE: 'Too many open files' };
+    try {
+      this.fd = fs.openSync(path, 'r');
+    } catch (e) {
+      throw new QwasmError('IO', `cannot open '${path}': ${errno[e.code] ?? e.message}`);
+    }
+    const st = fs.fstatSync(this.fd);
+    if (!st.isFile()) throw new QwasmError('IO', `'${path}' is not a regular file`);
+    if (st.size === 0) throw new QwasmError('BAD_MODEL', `'${path}' is empty`);
+    if (st.size > 0xfffff000) throw new QwasmError('OUT_OF_MEMORY', `'${path}' is too large for this address space`);
+    this.size = st.size;
+  }
+  async feed(sink) {
+    while (sink.have < this.size) {
+      const view = sink.view(1 << 22);
+      const got = this.fs.readSync(this.fd, view, 0, view.length, sink.have);
+      if (got <= 0) throw new QwasmError('IO', `short read on '${this.path}'`);
+      sink.commit(got);
+      if (sink.have < this.size) await new Promise((r) => setImmediate(r));
+    }
+  }
+  close() {
+    if (this.fd !== null) this.fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+function parseContentRange(h) {
+  const m = h === null ? null : /^\s*bytes\s+(\d+)-(\d+)\/(\d+|\*)\s*$/i.exec(h);
+  if (!m) return null;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? null : Number(m[3]) };
+}
+
+// A URL. The first request asks for bytes 0..rangeChunk-1: a 206 answer
+// (Content-Range checked) gives the size and the rest comes as consecutive
+// Range requests of rangeChunk bytes, each checked (206, Content-Range exactly
+// the bytes asked for, same total), so files past 2 GB load; a 200 answer
+// (the server ignores Range) is read as one stream, its size from
+// Content-Length (without one, or with a Content-Encoding, the body is
+// buffered first). Only the first request may be answered 200.
+class UrlPart {
+  constructor(url, name, env, keepFirst = true) {
+    this.url = url; this.name = name; this.env = env; this.keepFirst = keepFirst;
+    this.size = NaN; this.first = null; this.buffered = null; this.ranged = false;
+  }
+  async request(range) {
+    const { signal } = this.env;
+    const init = {};
+    if (signal) init.signal = signal;
+    if (range) init.headers = { Range: `bytes=${range[0]}-${range[1]}` };
+    try {
+      return await fetch(this.url, init);
+    } catch (e) {
+      if (signal?.aborted) throw abortedError();
+      throw new QwasmError('NETWORK', `${this.name}: cannot fetch: ${why(e)}`);
+    }
+  }
+  httpError(res, what = '') {
+    res.body?.cancel().catch(() => {});
+    return new QwasmError('NETWORK', `${this.name}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}${what}`);
+  }
+  netError(e, have) {
+    if (e instanceof QwasmError) return e;
+    if (this.env.signal?.aborted) return abortedError();
+    return new QwasmError('NETWORK', `${this.name}: the connection failed after ${have}${Number.isFinite(this.size) ? ` of ${this.size}` : ''} bytes (${why(e)})`);
+  }
+  // the first answer, whose size and kind decide how the rest is fetched
+  async prepare() {
+    const chunk = this.env.rangeChunk;
+    const res = await this.request([0, chunk - 1]);
+    if (res.status === 206) {
+      const cr = parseContentRange(res.headers.get('content-range'));
+      if (!cr || cr.total === null || cr.start !== 0 || cr.end !== Math.min(chunk, cr.total) - 1) {
+        res.body?.cancel().catch(() => {});
+        throw new QwasmError('NETWORK', `${this.name}: Content-Range '${res.headers.get('content-range')}' does not answer the request for bytes 0-${chunk - 1}`);
+      }
+      this.ranged = true;
+      this.size = cr.total;
+      this.first = { res, upto: cr.end + 1 };
+    } else if (res.status === 200) {
+      const enc = (res.headers.get('content-encoding') ?? 'identity').toLowerCase();
+      const len = res.headers.get('content-length');
+      const total = len !== null && enc === 'identity' && /^\s*\d+\s*$/.test(len) ? Number(len) : NaN;
+      if (!res.body) throw new QwasmError('NETWORK', `${this.name}: the response has no body`);
+      if (Number.isSafeInteger(total)) {
+        this.size = total;
+        this.first = { res, upto: total };
+      } else {
+        // no usable Content-Length: buffer the body, then load it (one copy)
+        this.buffered = [];
+        let n = 0;
+        const reader = res.body.getReader();
+        try {
+          for (;;) {
+            const r = await reader.read();
+            if (r.done) break;
+            this.buffered.push(r.value);
+            n += r.value.length;
+          }
+        } catch (e) {
+          throw this.netError(e, n);
+        } finally {
+          reader.releaseLock();
+        }
+        this.size = n;
+      }
+    } else if (res.status === 416 && /^\s*bytes\s+\*\/0\s*$/i.test(res.headers.get('content-range') ?? '')) {
+      this.size = 0; // an empty file (the loader says so)
+      res.body?.cancel().catch(() => {});
+    } else {
+      throw this.httpError(res);
+    }
+    if (this.size === 0) throw new QwasmError('BAD_MODEL', `'${this.name}' is empty`);
+    if (!this.keepFirst && this.first) {
+      // later parts of a split model: asked for again when their turn comes
+      this.first.res.body?.cancel().catch(() => {});
+      this.first = null;
+    }
+  }
+  // reads res's body into the sink up to byte `upto` of the file
+  async pump(res, sink, upto, strict) {
+    if (!res.body) throw new QwasmError('NETWORK', `${this.name}: the response has no body`);
+    const reader = res.body.getReader();
+    let done = false;
+    try {
+      for (;;) {
+        let r;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          throw this.netError(e, sink.have);
+        }
+        if (r.done) { done = true; break; }
+        if (r.value.length > upto - sink.have)
+          throw new QwasmError('NETWORK', `${this.name}: the server sent more bytes than it announced`);
+        sink.push(r.value);
+      }
+    } finally {
+      if (!done) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+    if (strict && sink.have < upto)
+      throw new QwasmError('NETWORK', `${this.name}: the connection failed after ${sink.have} of ${this.size} bytes (the answer ended early)`);
+  }
+  async feed(sink) {
+    if (this.buffered) {
+      for (const c of this.buffered) sink.push(c);
+      this.buffered = null;
+      return;
+    }
+    const chunk = this.env.rangeChunk, size = this.size;
+    let first = this.first;
+    this.first = null;
+    if (!first) {
+      if (this.ranged) {
+        first = { res: await this.request([0, Math.min(chunk, size) - 1]), upto: Math.min(chunk, size) };
+        this.checkRange(first.res, 0, first.upto - 1);
+      } else {
+        const res = await this.request(null);
+        if (res.status !== 200) throw this.httpError(res);
+        if (res.headers.get('content-length') !== String(size)) {
+          res.body?.cancel().catch(() => {});
+          throw new QwasmError('NETWORK', `${this.name}: the size changed (${res.headers.get('content-length')} bytes, was ${size})`);
+        }
+        first = { res, upto: size };
+      }
+    }
+    await this.pump(first.res, sink, first.upto, this.ranged);
+    while (this.ranged && sink.have < size) {
+      const start = sink.have, end = Math.min(start + chunk, size) - 1;
+      const res = await this.request([start, end]);
+      this.checkRange(res, start, end);
+      await this.pump(res, sink, end + 1, true);
+    }
+  }
+  checkRange(res, start, end) {
+    if (res.status !== 206)
+      throw this.httpError(res, ` to the request for bytes ${start}-${end} (expected 206 Partial Content)`);
+    const h = res.headers.get('content-range');
+    const cr = parseContentRange(h);
+    if (!cr || cr.start !== start || cr.end !== end || cr.total !== this.size) {
+      res.body?.cancel().catch(() => {});
+      throw new QwasmError('NETWORK', `${this.name}: Content-Range '${h}' does not match the request for bytes ${start}-${end} of ${this.size}`);
+    }
+  }
+  close() {
+    this.first?.res.body?.cancel().catch(() => {});
+    this.first = null;
+    this.buffered = null;
+  }
+}
+
 // --------------------------------------------------------------- engine --
 
 export class Engine {
@@ -193,65 +468,162 @@ export class Engine {
    * written at its offset; nothing is copied afterwards. `source`:
    *   - a file path (Node; read in chunks),
    *   - a URL (string with a scheme, or URL object; relative strings in
-   *     browsers): fetched, the body read chunk by chunk; the size comes from
-   *     Content-Length (without it, or with a Content-Encoding, the body is
-   *     buffered first: not zero-copy),
+   *     browsers): fetched chunk by chunk (UrlPart: consecutive checked Range
+   *     requests of opts.rangeChunkBytes, default 256 MiB, when the server
+   *     supports Range; else one stream sized by Content-Length, buffered
+   *     first without one),
    *   - a Blob / File (read with stream()),
-   *   - an ArrayBuffer / typed array (copied in once).
+   *   - a ReadableStream of bytes, with opts.size,
+   *   - an ArrayBuffer / typed array (copied in once),
+   *   - a list of those: the parts of a split model, in order (a path or URL
+   *     named name-0000K-of-0000N.gguf brings all its parts by itself).
    * opts.onProgress(bytes, total) after every chunk (monotonic, ends at
    * total); opts.signal (AbortSignal) cancels: QwasmError code ABORTED,
    * everything freed, the engine stays usable. opts.name: the name used in
    * messages (default: the path / URL / File name / 'model.gguf').
-   * Network failures: code NETWORK.
+   * opts.computeSha256: info.sha256 = the file's SHA-256 (hex; per part for a
+   * split model); opts.expectSha256: compared once the bytes are in, a
+   * mismatch is INTEGRITY and nothing is kept. Network failures: NETWORK.
    */
   async load(source, opts = {}) {
     if (!this.mod) throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
     this.unload();
     const signal = opts.signal;
     const onProgress = typeof opts.onProgress === 'function' ? opts.onProgress : null;
-    const aborted = () => new QwasmError('ABORTED', 'loading was aborted');
-    if (signal?.aborted) throw aborted();
+    if (signal?.aborted) throw abortedError();
+    const expect = opts.expectSha256;
+    const rangeChunk = opts.rangeChunkBytes ?? DEFAULT_RANGE_CHUNK;
+    if (!Number.isSafeInteger(rangeChunk) || rangeChunk < 1)
+      throw new QwasmError('INVALID_ARGUMENT', `rangeChunkBytes must be a positive integer, got ${rangeChunk}`);
+    const env = { signal, rangeChunk };
+    let parts = [];
     try {
-      let m;
-      if (typeof source === 'string' && IS_NODE && !/^[a-z][a-z0-9+.-]*:/i.test(source)) {
-        m = await this.loadPath(source, opts.name ?? source, signal, onProgress);
-      } else if (typeof source === 'string' || (typeof URL === 'function' && source instanceof URL)) {
-        m = await this.loadUrl(String(source), opts.name ?? String(source), signal, onProgress);
-      } else if (typeof Blob === 'function' && source instanceof Blob) {
-        const name = opts.name ?? (typeof source.name === 'string' && source.name ? source.name : 'model.gguf');
-        m = await this.loadChunks(source.size, name, source.stream(), signal, onProgress);
-      } else if (source instanceof ArrayBuffer || ArrayBuffer.isView(source) ||
-                 (typeof SharedArrayBuffer === 'function' && source instanceof SharedArrayBuffer)) {
-        const bytes = source instanceof Uint8Array ? source
-          : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
-          : new Uint8Array(source);
-        const step = 1 << 22;
-        const chunks = (function* () {
-          for (let off = 0; off < bytes.length; off += step) yield bytes.subarray(off, off + step);
-        })();
-        m = await this.loadChunks(bytes.length, opts.name ?? 'model.gguf', chunks, signal, onProgress);
-      } else {
-        throw new QwasmError('INVALID_ARGUMENT', 'load() needs a path, URL, Blob, ArrayBuffer or typed array');
+      let name;
+      ({ parts, name } = this.resolveParts(source, opts, env));
+      const n = parts.length;
+      if (expect !== undefined) {
+        const list = [].concat(expect);
+        if (list.length !== n || list.some((h) => typeof h !== 'string' || !/^[0-9a-fA-F]{64}$/.test(h)))
+          throw new QwasmError('INVALID_ARGUMENT', n === 1
+            ? 'expectSha256 must be 64 hex digits'
+            : `expectSha256 must be an array of ${n} digests (64 hex digits each), one per part`);
       }
-      this.model = m;
+      const hash = expect !== undefined || !!opts.computeSha256;
+      const want = expect === undefined ? null : [].concat(expect).map((h) => h.toLowerCase());
+      const { model, sha256 } = await this.streamParts(parts, name, signal, onProgress, hash, want);
+      this.model = model;
       this.info_ = this.readInfo();
+      if (hash) this.info_.sha256 = n === 1 ? sha256[0] : sha256;
       return this.info_;
     } catch (e) {
-      if (signal?.aborted && !(e instanceof QwasmError && e.code === 'ABORTED')) throw aborted();
+      if (signal?.aborted && !(e instanceof QwasmError && e.code === 'ABORTED')) throw abortedError();
       throw e;
+    } finally {
+      for (const p of parts) await p.close?.();
     }
   }
 
-  // The staged loader (qwb_loader_*): `feed(sink)` delivers the file's bytes
-  // in order, either sink.push(chunk) or sink.view(n) (a fresh view of wasm
-  // memory at the current offset; fill it, then sink.commit(k)). Returns the
-  // model handle; the loader is freed whatever happens.
-  async streamInto(total, name, signal, onProgress, feed) {
+  // The parts a source stands for: [{ name, size, prepare(), feed(sink), close() }].
+  // A path or URL named name-0000K-of-0000N.gguf brings all N parts; an array
+  // of sources is the parts of a split model, in order.
+  resolveParts(source, opts, env) {
+    const isUrlObj = typeof URL === 'function' && source instanceof URL;
+    if (Array.isArray(source)) {
+      if (source.length === 0) throw new QwasmError('INVALID_ARGUMENT', 'load() got an empty list of parts');
+      if (source.length > 1) {
+        const parts = source.map((s, i) => this.singlePart(s, i === 0 ? opts.name : undefined, opts, env, i));
+        return { parts, name: opts.name ?? parts[0].name };
+      }
+      source = source[0];
+    }
+    if ((typeof source === 'string' && !(IS_NODE && !hasScheme(source))) || isUrlObj) {
+      const url = String(source);
+      const u = new URL(url, globalThis.location?.href);
+      const m = splitName(u.pathname);
+      if (m && m.total > 1) {
+        const urls = [];
+        for (let i = 1; i <= m.total; i++) {
+          const v = new URL(u.href);
+          v.pathname = partName(m.stem, i, m.total);
+          urls.push(typeof source === 'string' && !hasScheme(source) ? v.pathname + v.search : v.href);
+        }
+        const base = typeof source === 'string' && !hasScheme(source) ? url.replace(/[?#].*$/, '') : u.origin + u.pathname;
+        const first = splitName(base);
+        const name = opts.name ?? partName(first.stem, 1, m.total);
+        return { parts: urls.map((x, i) => new UrlPart(x, i === 0 ? name : x.replace(/[?#].*$/, ''), env, i === 0)), name };
+      }
+    } else if (typeof source === 'string') {
+      const m = splitName(source);
+      if (m && m.total > 1) {
+        const paths = [];
+        for (let i = 1; i <= m.total; i++) paths.push(partName(m.stem, i, m.total));
+        const name = opts.name ?? paths[0];
+        return { parts: paths.map((p) => new PathPart(p, p, env)), name };
+      }
+    }
+    const p = this.singlePart(source, opts.name, opts, env, -1);
+    return { parts: [p], name: p.name };
+  }
+
+  // index: the part's place in a list of parts, -1 for a lone source
+  singlePart(source, name, opts, env, index) {
+    if (typeof source === 'string' && IS_NODE && !hasScheme(source)) return new PathPart(source, name ?? source, env);
+    if (typeof source === 'string' || (typeof URL === 'function' && source instanceof URL)) {
+      const url = String(source);
+      return new UrlPart(url, name ?? url, env, index <= 0);
+    }
+    if (typeof Blob === 'function' && source instanceof Blob) {
+      const nm = name ?? (typeof source.name === 'string' && source.name ? source.name : 'model.gguf');
+      return new StreamPart(nm, source.size, () => source.stream(), env);
+    }
+    if (source instanceof ArrayBuffer || ArrayBuffer.isView(source) ||
+        (typeof SharedArrayBuffer === 'function' && source instanceof SharedArrayBuffer)) {
+      const bytes = source instanceof Uint8Array ? source
+        : ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+        : new Uint8Array(source);
+      return new BytesPart(name ?? 'model.gguf', bytes);
+    }
+    if (typeof ReadableStream === 'function' && source instanceof ReadableStream) {
+      const size = index >= 0 ? opts.sizes?.[index] : opts.size;
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new QwasmError('INVALID_ARGUMENT', index >= 0
+          ? 'ReadableStream parts need their byte sizes (the sizes option, one per part)'
+          : 'a ReadableStream source needs its byte size (the size option)');
+      return new StreamPart(name ?? 'model.gguf', size, () => source, env);
+    }
+    throw new QwasmError('INVALID_ARGUMENT', 'load() needs a path, URL, File/Blob, ArrayBuffer, typed array or ReadableStream (with size)');
+  }
+
+  // Streams the parts, in order, into one staged loader (qwb_loader_*): each
+  // chunk is written straight into its place in wasm memory; every part's
+  // header is validated as soon as it is in, so a hostile or unsupported file
+  // fails before the rest is transferred. With `hash`, the SHA-256 of every
+  // part is computed over the bytes in place before the model is built, and
+  // compared with `want` (hex per part) if given: INTEGRITY on a mismatch.
+  // Returns { model, sha256: [hex per part] | null }; the loader is freed
+  // whatever happens.
+  async streamParts(parts, name, signal, onProgress, hash, want) {
     const mod = this.mod;
-    if (!Number.isSafeInteger(total) || total < 0) throw new QwasmError('INVALID_ARGUMENT', `${name}: invalid size ${total}`);
-    if (total > 0xfffff000) throw new QwasmError('OUT_OF_MEMORY', `${name}: ${total} bytes is too large for this address space`);
+    for (const p of parts) {
+      await p.prepare();
+      if (signal?.aborted) throw abortedError();
+    }
+    const sizes = parts.map((p) => p.size);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    for (const [i, s] of sizes.entries())
+      if (!Number.isSafeInteger(s) || s < 0) throw new QwasmError('INVALID_ARGUMENT', `${parts[i].name}: invalid size ${s}`);
+    if (total > 0xfffff000)
+      throw new QwasmError('OUT_OF_MEMORY', `${name}: ${total} bytes is too large for this address space (4 GB)`);
     const [np] = this.cstr(name);
-    const l = mod._qwb_loader_create(total, np);
+    let l = 0;
+    if (parts.length === 1) {
+      l = mod._qwb_loader_create(total, np);
+    } else {
+      const sp = this.alloc(8 * parts.length);
+      new Float64Array(mod.qwBuffer(), sp, parts.length).set(sizes);
+      l = mod._qwb_loader_create_parts(parts.length, sp, np);
+      this.free(sp);
+    }
     this.free(np);
     if (!l) throw this.fail();
     try {
@@ -259,166 +631,93 @@ export class Engine {
       // not (growth replaces it), so every view is made fresh
       const base = mod._qwb_loader_buffer(l) >>> 0;
       let have = 0, need = 1, headerOk = false;
-      const sink = {
-        view: (n) => new Uint8Array(mod.qwBuffer(), base + have, Math.min(n, total - have)),
-        commit: (k) => {
-          if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
-          have += k;
-          if (!headerOk && have >= need) {
-            const r = mod._qwb_loader_header(l, have);
-            if (r < 0) throw this.fail();
-            if (r === 0) headerOk = true; else need = r;
-          }
-          if (onProgress) onProgress(have, total);
-        },
-        push: (chunk) => {
-          if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
-          if (chunk.length > total - have)
-            throw new QwasmError('NETWORK', `${name}: more bytes than the ${total} announced`);
-          if (chunk.length === 0) return;
-          sink.view(chunk.length).set(chunk);
-          sink.commit(chunk.length);
-        },
-        get have() { return have; },
-      };
-      await feed(sink);
-      if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
+      for (let i = 0; i < parts.length; i++) {
+        const start = base + mod._qwb_loader_part_offset(l, i), size = sizes[i];
+        let got = 0;
+        const sink = {
+          view: (n) => new Uint8Array(mod.qwBuffer(), start + got, Math.min(n, size - got)),
+          commit: (k) => {
+            if (signal?.aborted) throw abortedError();
+            got += k;
+            have += k;
+            if (!headerOk && have >= need) {
+              const r = mod._qwb_loader_header(l, have);
+              if (r < 0) throw this.fail();
+              if (r === 0) headerOk = true; else need = r;
+            }
+            if (onProgress) onProgress(have, total);
+          },
+          push: (chunk) => {
+            if (signal?.aborted) throw abortedError();
+            if (chunk.length > size - got)
+              throw new QwasmError('NETWORK', `${parts[i].name}: more bytes than the ${size} announced`);
+            if (chunk.length === 0) return;
+            sink.view(chunk.length).set(chunk);
+            sink.commit(chunk.length);
+          },
+          get have() { return got; },
+          get size() { return size; },
+        };
+        await parts[i].feed(sink);
+        if (signal?.aborted) throw abortedError();
+        if (got < size) break; // finish names the part that ended early
+      }
+      let sha256 = null;
+      if (hash && have === total) {
+        sha256 = [];
+        for (let i = 0; i < parts.length; i++) {
+          sha256.push(await this.sha256At(base + mod._qwb_loader_part_offset(l, i), sizes[i], signal));
+          // a mismatch: nothing is parsed or kept
+          if (want && want[i] !== sha256[i])
+            throw new QwasmError('INTEGRITY', `${parts[i].name}: SHA-256 is ${sha256[i]}, expected ${want[i]}`);
+        }
+      }
       const m = mod._qwb_loader_finish(l, have);
       if (!m) throw this.fail();
-      return m;
+      return { model: m, sha256 };
     } finally {
       mod._qwb_loader_free(l);
     }
   }
 
-  // chunks: a ReadableStream or an (async) iterable of Uint8Array
-  async loadChunks(total, name, chunks, signal, onProgress) {
-    return this.streamInto(total, name, signal, onProgress, async (sink) => {
-      if (typeof chunks.getReader === 'function') {
-        const reader = chunks.getReader();
-        let done = false;
-        try {
-          for (;;) {
-            if (signal?.aborted) break;
-            const r = await reader.read();
-            if (r.done) { done = true; break; }
-            sink.push(r.value);
-          }
-        } finally {
-          if (!done) await reader.cancel().catch(() => {});
-          reader.releaseLock();
-        }
-      } else {
-        for await (const c of chunks) {
-          sink.push(c);
-          if (signal?.aborted) break;
+  // SHA-256 (lower-case hex) of n bytes of wasm memory at p, 32 MB at a time
+  // with a turn of the event loop in between (so an abort is seen).
+  async sha256At(p, n, signal) {
+    const mod = this.mod;
+    const s = mod._qwb_sha256_new();
+    if (!s) throw new QwasmError('OUT_OF_MEMORY', 'out of memory');
+    let done = false;
+    try {
+      const step = 32 << 20;
+      for (let off = 0; off < n; off += step) {
+        mod._qwb_sha256_update(s, p + off, Math.min(step, n - off));
+        if (off + step < n) {
+          await macrotask();
+          if (signal?.aborted) throw abortedError();
         }
       }
-    });
-  }
-
-  // A file path (Node): read straight into the loader's buffer, 4 MB at a
-  // time, yielding to the event loop between reads (for the abort signal).
-  // Errors worded as the C library's qw_map_file words them.
-  async loadPath(path, name, signal, onProgress) {
-    const fs = await import('node:fs');
-    const errno = { ENOENT: 'No such file or directory', EACCES: 'Permission denied',
-      ENOTDIR: 'Not a directory', ELOOP: 'Too many levels of symbolic links',
-      ENAMETOOLONG: 'File name too long', EMFILE: 'Too many open files' };
-    let fd;
-    try {
-      fd = fs.openSync(path, 'r');
-    } catch (e) {
-      throw new QwasmError('IO', `cannot open '${path}': ${errno[e.code] ?? e.message}`);
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new QwasmError('IO', `'${path}' is not a regular file`);
-      if (st.size === 0) throw new QwasmError('BAD_MODEL', `'${path}' is empty`);
-      if (st.size > 0xfffff000) throw new QwasmError('OUT_OF_MEMORY', `'${path}' is too large for this address space`);
-      const size = st.size;
-      return await this.streamInto(size, name, signal, onProgress, async (sink) => {
-        while (sink.have < size) {
-          const view = sink.view(1 << 22);
-          const got = fs.readSync(fd, view, 0, view.length, sink.have);
-          if (got <= 0) throw new QwasmError('IO', `short read on '${path}'`);
-          sink.commit(got);
-          if (sink.have < size) await new Promise((r) => setImmediate(r));
-        }
-      });
+      const out = this.alloc(65);
+      mod._qwb_sha256_final(s, out);
+      done = true;
+      const hex = this.str(out);
+      this.free(out);
+      return hex;
     } finally {
-      fs.closeSync(fd);
+      if (!done) this.free(s);
     }
   }
 
-  async loadUrl(url, name, signal, onProgress) {
-    let res;
+  /** SHA-256 of bytes (lower-case hex), computed by the wasm module. */
+  async sha256(bytes) {
+    if (!this.mod) throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
+    const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes.buffer ?? bytes, bytes.byteOffset ?? 0, bytes.byteLength);
+    const p = this.alloc(b.length);
     try {
-      res = await fetch(url, signal ? { signal } : {});
-    } catch (e) {
-      if (signal?.aborted) throw new QwasmError('ABORTED', 'loading was aborted');
-      throw new QwasmError('NETWORK', `${name}: cannot fetch: ${e.cause?.message ?? e.message}`);
+      this.u8().set(b, p);
+      return await this.sha256At(p, b.length);
+    } finally {
+      this.free(p);
     }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {});
-      throw new QwasmError('NETWORK', `${name}: HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`);
-    }
-    const enc = (res.headers.get('content-encoding') ?? 'identity').toLowerCase();
-    const len = res.headers.get('content-length');
-    let total = len !== null && enc === 'identity' && /^\d+$/.test(len.trim()) ? Number(len) : NaN;
-    const netError = (e, have) => {
-      if (e instanceof QwasmError) return e;
-      if (signal?.aborted) return new QwasmError('ABORTED', 'loading was aborted');
-      const why = e?.cause?.message ?? e?.message ?? String(e);
-      return new QwasmError('NETWORK', `${name}: the connection failed after ${have}${Number.isFinite(total) ? ` of ${total}` : ''} bytes (${why})`);
-    };
-    if (!res.body) throw new QwasmError('NETWORK', `${name}: the response has no body`);
-    if (!Number.isSafeInteger(total)) {
-      // no usable Content-Length: buffer the body, then load it (one copy)
-      const parts = [];
-      let n = 0;
-      const reader = res.body.getReader();
-      try {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) break;
-          parts.push(r.value);
-          n += r.value.length;
-        }
-      } catch (e) {
-        throw netError(e, n);
-      } finally {
-        reader.releaseLock();
-      }
-      total = n;
-      return this.loadChunks(total, name, parts, signal, onProgress);
-    }
-    if (total === 0) {
-      await res.body.cancel().catch(() => {});
-      throw new QwasmError('BAD_MODEL', `'${name}' is empty`);
-    }
-    let have = 0;
-    const body = res.body;
-    const counted = {
-      getReader: () => {
-        const r = body.getReader();
-        return {
-          read: async () => {
-            try {
-              const x = await r.read();
-              if (!x.done) have += x.value.length;
-              return x;
-            } catch (e) {
-              throw netError(e, have);
-            }
-          },
-          cancel: () => r.cancel(),
-          releaseLock: () => r.releaseLock(),
-        };
-      },
-    };
-    const m = await this.loadChunks(total, name, counted, signal, onProgress);
-    return m;
   }
 
   readInfo() {
@@ -441,7 +740,17 @@ export class Engine {
   /** Hyperparameters, tokens, sizes and tensor types of the loaded model. */
   info() {
     this.need();
-    return { ...this.info_, kernelPath: this.kernelPath(), variant: this.variant };
+    return { ...this.info_, ...this.engineInfo() };
+  }
+
+  /** What the engine runs on (no model needed). */
+  engineInfo() {
+    if (!this.mod) throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
+    return {
+      kernelPath: this.kernelPath(), variant: this.variant, threads: this.threads,
+      crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      wasmMemoryBytes: this.mod.qwBuffer().byteLength,
+    };
   }
 
   /** Token ids of text; addBos defaults to the model's add_bos flag. */
@@ -463,6 +772,34 @@ export class Engine {
     } finally {
       this.free(out);
       this.free(tp);
+    }
+  }
+
+  /** Text of a token sequence: the tokens' bytes joined, decoded as UTF-8 once
+   * (so characters split across tokens come out whole). */
+  detokenize(ids) {
+    this.need();
+    const list = Array.from(ids);
+    const V = this.info_.nVocab;
+    const p = this.alloc(256);
+    try {
+      const parts = [];
+      let n = 0;
+      for (let i = 0; i < list.length; i++) {
+        const id = list[i];
+        if (!Number.isInteger(id) || id < 0 || id >= V)
+          throw new QwasmError('INVALID_ARGUMENT', `token id ${id} at index ${i} is out of range [0, ${V})`);
+        const k = this.mod._qwb_token_to_bytes(this.model, id, p, 256);
+        if (k < 0) throw new QwasmError('INVALID_ARGUMENT', `token id ${id} is out of range`);
+        parts.push(this.u8().slice(p, p + k));
+        n += k;
+      }
+      const all = new Uint8Array(n);
+      let off = 0;
+      for (const b of parts) { all.set(b, off); off += b.length; }
+      return utf8d.decode(all);
+    } finally {
+      this.free(p);
     }
   }
 
@@ -566,7 +903,9 @@ export class Engine {
     const threads = opts.threads ?? this.threads;
     const ctx = this.newContext(nCtx, threads);
     let smp = 0, detok = 0, tp = 0, piece = 0;
-    const stats = { promptTokens: nPrompt, promptMs: 0, genTokens: 0, genMs: 0, threads, contextFull: false, stopped: false };
+    const stats = { promptTokens: nPrompt, promptMs: 0, genTokens: 0, genMs: 0, threads, contextFull: false,
+      stopped: false, finishReason: 'length' };
+    const signal = opts.signal;
     this.lastStats = stats;
     try {
       smp = m._qwb_sampler_create(hp.nVocab, opts.temperature ?? d[0], opts.topK ?? d[1],
@@ -613,9 +952,11 @@ export class Engine {
         return out;
       };
       const readPiece = (k) => utf8d.decode(this.u8().slice(piece, piece + k));
+      let aborted = false;
       while (nGen < nPredict && !stopped) {
+        if (signal?.aborted) { aborted = true; break; }
         const tok = m._qwb_sampler_sample(smp, ctx);
-        if (tok === eos) break;
+        if (tok === eos) { stats.finishReason = 'eos'; break; }
         m._qwb_sampler_accept(smp, tok);
         nGen++;
         stats.genTokens = nGen;
@@ -623,10 +964,12 @@ export class Engine {
         if (k < 0) throw new QwasmError('INVALID_ARGUMENT', `cannot detokenize token ${tok}`);
         text += readPiece(k);
         const out = flush(false);
-        if (out) yield out;
+        if (out || opts.everyToken) yield out;
         if (stopped || nGen === nPredict) break;
+        if (signal?.aborted) { aborted = true; break; }
         if (m._qwb_context_pos(ctx) >= m._qwb_context_n_ctx(ctx)) {
           stats.contextFull = true;
+          stats.finishReason = 'context';
           stats.nCtx = m._qwb_context_n_ctx(ctx);
           break;
         }
@@ -640,6 +983,8 @@ export class Engine {
         if (out) yield out;
       }
       stats.stopped = stopped;
+      if (stopped) stats.finishReason = 'stop';
+      else if (aborted) stats.finishReason = 'aborted';
       stats.genMs = now() - t1;
     } finally {
       this.free(piece);
@@ -667,3 +1012,122 @@ export class Engine {
     this.mod = null;
   }
 }
+
+// ----------------------------------------------------------------- host --
+
+/**
+ * Serves an Engine by message, for wasm/worker.mjs (a Worker / worker_threads
+ * worker) and for the in-thread mode of wasm/qwasm.mjs. Requests
+ * {id, op, args} run one at a time, in order; {id, op: 'cancel', args:
+ * {target}} is handled at once (it aborts request `target`, running or
+ * queued). Replies: {id, ok: true, value} | {id, ok: false, error: {code,
+ * message}}; while a request runs, {id, progress: [bytes, total]} (load) and
+ * {id, piece} (complete: one message per text piece; the loop yields to the
+ * macrotask queue after every token, so a cancel is seen between tokens).
+ * Anything that is not a QwasmError (a wasm trap, a bug) leaves the module in
+ * an unknown state: the host posts {fatal: {message}}, refuses everything
+ * after it and calls onFatal.
+ */
+export class EngineHost {
+  constructor(post, onFatal = () => {}) {
+    this.post = post;
+    this.onFatal = onFatal;
+    this.engine = null;
+    this.queue = Promise.resolve();
+    this.active = new Map(); // id -> AbortController
+    this.dead = false;
+  }
+
+  handle(msg) {
+    if (this.dead || !msg || typeof msg !== 'object') return;
+    const { id, op, args = {} } = msg;
+    if (op === 'cancel') {
+      this.active.get(args.target)?.abort();
+      return;
+    }
+    if (op === 'crash') { // test hook: runs at once, between two tokens of a running request
+      this.run(id, op, args, null);
+      return;
+    }
+    const ac = new AbortController();
+    this.active.set(id, ac);
+    this.queue = this.queue.then(() => this.run(id, op, args, ac.signal)).finally(() => this.active.delete(id));
+  }
+
+  fatal(e) {
+    if (this.dead) return;
+    this.dead = true;
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    try { this.engine?.dispose(); } catch { /* the module may be broken */ }
+    this.engine = null;
+    this.post({ fatal: { message } });
+    this.onFatal(e);
+  }
+
+  async run(id, op, args, signal) {
+    if (this.dead) return;
+    try {
+      const f = HOST_OPS[op];
+      if (!f) throw new QwasmError('INVALID_ARGUMENT', `unknown request '${op}'`);
+      if (op !== 'init' && op !== 'dispose' && op !== 'crash' && !this.engine)
+        throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
+      const value = await f.call(this, args, signal, id);
+      this.post({ id, ok: true, value });
+    } catch (e) {
+      if (e instanceof QwasmError) this.post({ id, ok: false, error: { code: e.code, message: e.message } });
+      else this.fatal(e);
+    }
+  }
+}
+
+const HOST_OPS = {
+  async init(a) {
+    if (this.engine) throw new QwasmError('INVALID_ARGUMENT', 'the engine is already initialized');
+    this.engine = await Engine.create({ variant: a.variant, threads: a.threads, moduleUrl: a.moduleUrl });
+    return this.engine.engineInfo();
+  },
+  async load(a, signal, id) {
+    const o = a.opts ?? {};
+    const info = await this.engine.load(a.source, {
+      name: o.name, size: o.size, sizes: o.sizes, expectSha256: o.expectSha256,
+      computeSha256: o.computeSha256, rangeChunkBytes: o.rangeChunkBytes, signal,
+      onProgress: o.progress ? (b, t) => this.post({ id, progress: [b, t] }) : null,
+    });
+    return { ...info, ...this.engine.engineInfo() };
+  },
+  info() {
+    return this.engine.model ? this.engine.info() : this.engine.engineInfo();
+  },
+  tokenize(a) { return this.engine.tokenize(String(a.text), { addBos: a.addBos }); },
+  detokenize(a) { return this.engine.detokenize(a.ids ?? []); },
+  eval(a) { return this.engine.eval(a.tokens ?? [], a.opts ?? {}); },
+  async complete(a, signal, id) {
+    const e = this.engine;
+    // tokensAfterCancel: tokens generated after the cancel message arrived
+    let atCancel = -1;
+    const onAbort = () => { atCancel = e.lastStats?.genTokens ?? 0; };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const piece of e.complete({ ...a, signal, everyToken: true })) {
+        if (piece) this.post({ id, piece });
+        await macrotask(); // a cancel message gets its turn between tokens
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    const stats = e.lastStats;
+    if (atCancel >= 0) stats.tokensAfterCancel = stats.genTokens - Math.min(atCancel, stats.genTokens);
+    return stats;
+  },
+  // test hook: a wasm trap (an out-of-bounds read) or an uncaught error
+  crash(a) {
+    if (a.how === 'trap') this.engine.mod._qwb_context_pos(0xffffffe0);
+    else setTimeout(() => { throw new Error('deliberate uncaught error (test hook)'); }, 0);
+    return null;
+  },
+  dispose() {
+    this.engine?.dispose();
+    this.engine = null;
+    return null;
+  },
+};

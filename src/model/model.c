@@ -254,6 +254,10 @@ qw_status qw_model_init_from_gguf(qw_model *m) {
 
 static qw_model *model_new(void) { return calloc(1, sizeof(qw_model)); }
 
+/* the staged loader's allocation (below) */
+static bool loader_is_big(const void *p);
+static void loader_release(void *p);
+
 void qw_model_free(qw_model *m) {
     if (!m) return;
     if (m->layers) {
@@ -266,6 +270,10 @@ void qw_model_free(qw_model *m) {
     free(m->output_norm);
     free(m->rope_freqs);
     qw_tokenizer_free(m->tok);
+    if (loader_is_big(m->maps[0].data)) { /* a staged load's sbrk block */
+        loader_release((void *)m->maps[0].data);
+        m->maps[0].data = NULL;
+    }
     for (int s = 0; s < m->n_shards; s++) {
         qw_gguf_free(m->shards[s]);
         qw_unmap_file(&m->maps[s]);
@@ -309,6 +317,34 @@ qw_status qw_model_load_memory(const void *bytes, size_t size, qw_model **out) {
     return QW_OK;
 }
 
+/* Part i (1-based) of an n-part split model: split.no / split.count, when
+ * present, must say so. */
+static qw_status check_split_keys(const qw_gguf *g, const char *part, int i, int n) {
+    uint32_t no = (uint32_t)(i - 1), cnt = (uint32_t)n;
+    qw_status st;
+    if ((st = qw_gguf_get_u32(g, "split.no", false, &no)) != QW_OK) return st;
+    if ((st = qw_gguf_get_u32(g, "split.count", false, &cnt)) != QW_OK) return st;
+    if (no != (uint32_t)(i - 1) || cnt != (uint32_t)n)
+        return qw_fail(QW_ERR_BAD_MODEL, "%s says it is part %u of %u, expected %d of %d", part,
+                       no + 1, cnt, i, n);
+    return QW_OK;
+}
+
+/* A tensor name may appear in only one part. */
+static qw_status check_unique_tensors(const qw_model *m) {
+    for (int a = 0; a < m->n_shards; a++)
+        for (uint64_t t = 0; t < m->shards[a]->n_tensors; t++)
+            for (int b = a + 1; b < m->n_shards; b++) {
+                qw_str nm = m->shards[a]->tensors[t].name;
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)(nm.len > 255 ? 255 : nm.len), nm.ptr);
+                if (qw_gguf_find_tensor(m->shards[b], name))
+                    return qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' appears in parts %d and %d",
+                                   name, a + 1, b + 1);
+            }
+    return QW_OK;
+}
+
 static qw_status load_shard(qw_model *m, const char *path) {
     int s = m->n_shards;
     qw_status st = qw_map_file(path, &m->maps[s]);
@@ -345,28 +381,9 @@ qw_status qw_model_load(const char *path, qw_model **out) {
             qw_gguf_split_path(path, i, part, sizeof part, NULL);
             st = load_shard(m, part);
             if (st != QW_OK) break;
-            uint32_t no = (uint32_t)(i - 1), cnt = (uint32_t)n_split;
-            const qw_gguf *g = m->shards[i - 1];
-            if ((st = qw_gguf_get_u32(g, "split.no", false, &no)) != QW_OK) break;
-            if ((st = qw_gguf_get_u32(g, "split.count", false, &cnt)) != QW_OK) break;
-            if (no != (uint32_t)(i - 1) || cnt != (uint32_t)n_split)
-                st = qw_fail(QW_ERR_BAD_MODEL, "%s says it is part %u of %u, expected %d of %d",
-                             part, no + 1, cnt, i, n_split);
+            st = check_split_keys(m->shards[i - 1], part, i, n_split);
         }
-        /* a tensor name may appear in only one part */
-        for (int a = 0; st == QW_OK && a < m->n_shards; a++)
-            for (uint64_t t = 0; st == QW_OK && t < m->shards[a]->n_tensors; t++)
-                for (int b = a + 1; b < m->n_shards; b++) {
-                    qw_str nm = m->shards[a]->tensors[t].name;
-                    char name[256];
-                    snprintf(name, sizeof name, "%.*s", (int)(nm.len > 255 ? 255 : nm.len),
-                             nm.ptr);
-                    if (qw_gguf_find_tensor(m->shards[b], name)) {
-                        st = qw_fail(QW_ERR_BAD_MODEL, "tensor '%s' appears in parts %d and %d",
-                                     name, a + 1, b + 1);
-                        break;
-                    }
-                }
+        if (st == QW_OK) st = check_unique_tensors(m);
     } else {
         st = load_shard(m, path);
         if (st == QW_OK) st = check_not_split_part(m->shards[0], path);
@@ -399,80 +416,244 @@ int qw_detok_push(const qw_model *m, qw_detok *st, int32_t token, char *out, int
     return qw_tokenizer_detok_push(m->tok, st, token, out, cap);
 }
 
+
 /* ------------------------------------------------------ staged loader -- */
 
-struct qw_loader {
-    uint8_t *buf;      /* file_size bytes; NULL once a model owns them */
-    uint64_t file_size;
-    char *name;        /* NULL: messages without a file prefix */
-    bool header_ok;
-};
+/* The loader's one allocation. In wasm32, Emscripten's malloc (dlmalloc)
+ * refuses any single block of 2 GB or more (it only asks sbrk for less than
+ * half the address space at a time), although wasm memory can grow to 4 GB.
+ * A model that large gets its memory straight from sbrk (which takes the
+ * full unsigned size) as one block past malloc's heap. wasm memory never
+ * shrinks and sbrk cannot be given back, so that block is kept when its
+ * model is freed and serves the next load that fits in it (or is grown in
+ * place while nothing has been allocated past it). One such block per
+ * module; a load is the only user (never two at once: the engine frees the
+ * old model first). Elsewhere this is plain malloc / free. */
+#if defined(__EMSCRIPTEN__)
+#include <emscripten/heap.h>
 
-/* Re-issues the current message prefixed with the loader's name. */
-static qw_status loader_prefix(const qw_loader *l, qw_status st) {
-    if (!l->name) return st;
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", qw_last_error());
-    return qw_fail(st, "%s: %s", l->name, msg);
+void *sbrk(intptr_t increment); /* Emscripten's libc; <unistd.h> hides it under POSIX 2008 */
+
+static struct {
+    uint8_t *p;
+    uint64_t cap;
+    bool used;
+} g_big;
+
+static uint8_t *loader_alloc(uint64_t size) {
+    if (g_big.p && !g_big.used && g_big.cap >= size) {
+        g_big.used = true;
+        return g_big.p;
+    }
+    if (size < ((uint64_t)7 << 28)) return malloc((size_t)size); /* < 1.75 GB */
+    if (g_big.used) return NULL;
+    const uint64_t rounded = (size + 65535) & ~(uint64_t)65535;
+    const uint64_t top = (uint64_t)(uintptr_t)sbrk(0);
+    const bool grow = g_big.p && (uint64_t)(uintptr_t)g_big.p + g_big.cap == top;
+    const uint64_t more = grow ? rounded - g_big.cap : rounded;
+    if (top + more > (uint64_t)emscripten_get_heap_max()) return NULL; /* before memory grows */
+    void *q = sbrk((intptr_t)(uintptr_t)more);
+    if (q == (void *)-1) return NULL;
+    if (!grow) g_big.p = q; /* a previous block that cannot grow stays unused */
+    g_big.cap = rounded;
+    g_big.used = true;
+    return g_big.p;
 }
 
-qw_status qw_loader_create(uint64_t file_size, const char *name, qw_loader **out) {
+static void loader_release(void *p) {
+    if (p && p == g_big.p) g_big.used = false;
+    else free(p);
+}
+
+/* Whether p is the sbrk block (then loader_release frees it, not free()). */
+static bool loader_is_big(const void *p) { return p && p == g_big.p; }
+#else
+static uint8_t *loader_alloc(uint64_t size) { return malloc((size_t)size); }
+static void loader_release(void *p) { free(p); }
+static bool loader_is_big(const void *p) {
+    (void)p;
+    return false;
+}
+#endif
+
+
+/* Parts of a split model share one allocation: part i starts at part_off[i]
+ * (64-byte aligned, so tensor data keeps the alignment it has in its file).
+ * Byte counts seen by the caller ("have") count the parts' bytes in order,
+ * without the padding. */
+#define QW_PART_ALIGN 64u
+
+struct qw_loader {
+    uint8_t *buf;      /* alloc_size bytes; NULL once a model owns them */
+    uint64_t file_size; /* all parts together */
+    uint64_t alloc_size;
+    char *name;        /* NULL: messages without a file prefix */
+    bool header_ok;    /* every part's header validated */
+    int n_parts;
+    int hdr_part;      /* the next part whose header is to be validated */
+    uint64_t *part_size, *part_start, *part_off; /* [n_parts] */
+};
+
+/* The name used in messages for part i (0-based): the loader's name for a
+ * single file, the part's own file name for a split model. */
+static const char *part_name(const qw_loader *l, int i, char *buf, size_t cap) {
+    if (l->n_parts == 1) return l->name;
+    if (l->name && qw_gguf_split_path(l->name, i + 1, buf, cap, NULL)) return buf;
+    snprintf(buf, cap, "part %d of %d", i + 1, l->n_parts);
+    return buf;
+}
+
+/* Re-issues the current message prefixed with the name of part i. */
+static qw_status loader_prefix_part(const qw_loader *l, int i, qw_status st) {
+    char pn[4096];
+    const char *name = part_name(l, i, pn, sizeof pn);
+    if (!name) return st;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", qw_last_error());
+    return qw_fail(st, "%s: %s", name, msg);
+}
+
+static qw_status loader_prefix(const qw_loader *l, qw_status st) {
+    return loader_prefix_part(l, 0, st);
+}
+
+qw_status qw_loader_create_parts(int n_parts, const uint64_t *sizes, const char *name,
+                                 qw_loader **out) {
     if (!out) return qw_fail(QW_ERR_INVALID_ARG, "NULL loader out pointer");
     *out = NULL;
+    if (!sizes) return qw_fail(QW_ERR_INVALID_ARG, "NULL part sizes");
+    if (n_parts < 1) return qw_fail(QW_ERR_INVALID_ARG, "%d parts", n_parts);
+    if (n_parts > QW_MAX_SPLITS)
+        return qw_fail(QW_ERR_UNSUPPORTED, "%d parts is more than %d", n_parts, QW_MAX_SPLITS);
+    if (n_parts > 1 && name) {
+        char part[4096];
+        int n_split = 0;
+        if (!qw_gguf_split_path(name, 1, part, sizeof part, &n_split))
+            return qw_fail(QW_ERR_INVALID_ARG,
+                           "%s: a split model's name must end in -0000N-of-0000M.gguf", name);
+        if (n_split != n_parts)
+            return qw_fail(QW_ERR_INVALID_ARG, "%s names %d parts but %d were given", name,
+                           n_split, n_parts);
+    }
     qw_loader *l = calloc(1, sizeof *l);
     if (!l) return qw_fail(QW_ERR_OOM, "out of memory");
-    if (name) {
+    l->n_parts = n_parts;
+    l->part_size = calloc((size_t)n_parts, sizeof *l->part_size);
+    l->part_start = calloc((size_t)n_parts, sizeof *l->part_start);
+    l->part_off = calloc((size_t)n_parts, sizeof *l->part_off);
+    qw_status st = QW_OK;
+    if (!l->part_size || !l->part_start || !l->part_off) st = qw_fail(QW_ERR_OOM, "out of memory");
+    if (st == QW_OK && name) {
         size_t n = strlen(name);
         l->name = malloc(n + 1);
-        if (!l->name) {
-            free(l);
-            return qw_fail(QW_ERR_OOM, "out of memory");
-        }
-        memcpy(l->name, name, n + 1);
+        if (!l->name) st = qw_fail(QW_ERR_OOM, "out of memory");
+        else memcpy(l->name, name, n + 1);
     }
-    qw_status st = QW_OK;
-    if (file_size == 0)
-        st = name ? qw_fail(QW_ERR_BAD_MODEL, "'%s' is empty", name)
-                  : qw_fail(QW_ERR_BAD_MODEL, "the model file is empty");
-    else if (file_size > (uint64_t)SIZE_MAX ||
-             (SIZE_MAX > UINT32_MAX && file_size > ((uint64_t)1 << 47)))
-        st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model: too large for this "
-                     "address space", (unsigned long long)file_size);
-    else if (!(l->buf = malloc((size_t)file_size)))
-        st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model",
-                     (unsigned long long)file_size);
+    /* the layout; sizes past 2^47 cannot be real and keep the sums exact */
+    const uint64_t limit = (uint64_t)1 << 47;
+    uint64_t total = 0, off = 0;
+    for (int i = 0; st == QW_OK && i < n_parts; i++) {
+        char pn[4096];
+        const char *nm = part_name(l, i, pn, sizeof pn);
+        if (sizes[i] == 0) {
+            st = nm ? qw_fail(QW_ERR_BAD_MODEL, "'%s' is empty", nm)
+                    : qw_fail(QW_ERR_BAD_MODEL, "the model file is empty");
+        } else if (sizes[i] > limit || total + sizes[i] > limit) {
+            total = sizes[i] > limit ? sizes[i] : total + sizes[i];
+            break;
+        } else {
+            l->part_size[i] = sizes[i];
+            l->part_start[i] = total;
+            l->part_off[i] = off;
+            total += sizes[i];
+            off += sizes[i];
+            if (i + 1 < n_parts) off = (off + QW_PART_ALIGN - 1) / QW_PART_ALIGN * QW_PART_ALIGN;
+        }
+    }
+    if (st == QW_OK) {
+        if (total > limit || off > (uint64_t)SIZE_MAX)
+            st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model: too large for "
+                         "this address space",
+                         (unsigned long long)(total > limit ? total : off));
+        else if (!(l->buf = loader_alloc(off)))
+            st = qw_fail(QW_ERR_OOM, "cannot allocate %llu bytes for the model",
+                         (unsigned long long)off);
+    }
     if (st != QW_OK) {
         qw_loader_free(l);
         return st;
     }
-    l->file_size = file_size;
+    l->file_size = total;
+    l->alloc_size = off;
     *out = l;
     return QW_OK;
 }
 
+qw_status qw_loader_create(uint64_t file_size, const char *name, qw_loader **out) {
+    return qw_loader_create_parts(1, &file_size, name, out);
+}
+
 uint8_t *qw_loader_buffer(qw_loader *l) { return l ? l->buf : NULL; }
 uint64_t qw_loader_file_size(const qw_loader *l) { return l ? l->file_size : 0; }
+int qw_loader_n_parts(const qw_loader *l) { return l ? l->n_parts : 0; }
+uint64_t qw_loader_part_offset(const qw_loader *l, int part) {
+    return l && part >= 0 && part < l->n_parts ? l->part_off[part] : 0;
+}
 
 void qw_loader_free(qw_loader *l) {
     if (!l) return;
-    free(l->buf);
+    loader_release(l->buf);
     free(l->name);
+    free(l->part_size);
+    free(l->part_start);
+    free(l->part_off);
     free(l);
 }
 
-/* The checks qw_model_load makes on a single file's metadata, in its order. */
-static qw_status loader_check_split(const qw_loader *l, const qw_gguf *g) {
+/* The checks qw_model_load makes on part i's metadata, in its order. */
+static qw_status loader_check_split(const qw_loader *l, int i, const qw_gguf *g) {
+    if (l->n_parts > 1) {
+        char pn[4096];
+        return check_split_keys(g, part_name(l, i, pn, sizeof pn), i + 1, l->n_parts);
+    }
     char part[4096];
     int n_split = 0;
     uint32_t cnt = 1;
-    /* a part named as such: one stream cannot hold the others (yet) */
+    /* one file named as a part of a split model: the others are needed too */
     if (l->name && qw_gguf_split_path(l->name, 1, part, sizeof part, &n_split) && n_split > 1 &&
         qw_gguf_get_u32(g, "split.count", false, &cnt) == QW_OK && cnt > 1)
         return qw_fail(QW_ERR_UNSUPPORTED,
-                       "%s: split models (%u parts) cannot be streamed yet; load the parts by "
-                       "path with the native library",
+                       "%s: split models (%u parts) must be streamed with all their parts "
+                       "(qw_loader_create_parts)",
                        l->name, cnt);
     return check_not_split_part(g, l->name);
+}
+
+/* Validates part i's header from its first `avail` bytes: QW_OK with *want
+ * 0 (valid) or > avail (more needed); anything else is final. */
+static qw_status loader_part_header(qw_loader *l, int i, uint64_t avail, uint64_t *want) {
+    *want = 0;
+    qw_gguf *g = NULL;
+    uint64_t w = 0;
+    qw_status st = qw_gguf_parse(l->buf + l->part_off[i], (size_t)avail, l->part_size[i], &g, &w);
+    if (st == QW_ERR_TRUNCATED && w > avail && w <= l->part_size[i]) {
+        *want = w; /* not an error yet: the rest of the header is on its way */
+        return QW_OK;
+    }
+    if (st != QW_OK) return loader_prefix_part(l, i, st);
+    /* everything else that only needs the metadata: fail before the download goes on */
+    qw_model *m = model_new();
+    if (!m) st = qw_fail(QW_ERR_OOM, "out of memory");
+    if (st == QW_OK) {
+        m->shards[0] = g;
+        m->n_shards = 1;
+        g = NULL;
+        st = loader_check_split(l, i, m->shards[0]);
+        if (st == QW_OK && i == 0) st = read_hparams(m);
+    }
+    qw_model_free(m);
+    qw_gguf_free(g);
+    return st;
 }
 
 qw_status qw_loader_header(qw_loader *l, uint64_t have, uint64_t *need) {
@@ -482,29 +663,24 @@ qw_status qw_loader_header(qw_loader *l, uint64_t have, uint64_t *need) {
     if (have > l->file_size)
         return qw_fail(QW_ERR_INVALID_ARG, "%llu bytes written to a %llu-byte file",
                        (unsigned long long)have, (unsigned long long)l->file_size);
-    if (l->header_ok) return QW_OK;
-    qw_gguf *g = NULL;
-    uint64_t want = 0;
-    qw_status st = qw_gguf_parse(l->buf, (size_t)have, l->file_size, &g, &want);
-    if (st == QW_ERR_TRUNCATED && want > have && want <= l->file_size) {
-        *need = want; /* not an error yet: the rest of the header is on its way */
-        return QW_OK;
+    while (!l->header_ok) {
+        const int i = l->hdr_part;
+        const uint64_t start = l->part_start[i];
+        if (have <= start) {
+            *need = start + 1; /* part i has not started yet */
+            return QW_OK;
+        }
+        uint64_t avail = have - start, want = 0;
+        if (avail > l->part_size[i]) avail = l->part_size[i];
+        qw_status st = loader_part_header(l, i, avail, &want);
+        if (st != QW_OK) return st;
+        if (want) {
+            *need = start + want;
+            return QW_OK;
+        }
+        if (++l->hdr_part == l->n_parts) l->header_ok = true;
     }
-    if (st != QW_OK) return loader_prefix(l, st);
-    /* everything else that only needs the metadata: fail before the download goes on */
-    qw_model *m = model_new();
-    if (!m) st = qw_fail(QW_ERR_OOM, "out of memory");
-    if (st == QW_OK) {
-        m->shards[0] = g;
-        m->n_shards = 1;
-        g = NULL;
-        st = loader_check_split(l, m->shards[0]);
-        if (st == QW_OK) st = read_hparams(m);
-    }
-    qw_model_free(m);
-    qw_gguf_free(g);
-    if (st == QW_OK) l->header_ok = true;
-    return st;
+    return QW_OK;
 }
 
 qw_status qw_loader_finish(qw_loader *l, uint64_t have, qw_model **out) {
@@ -513,24 +689,34 @@ qw_status qw_loader_finish(qw_loader *l, uint64_t have, qw_model **out) {
     if (!l) return qw_fail(QW_ERR_INVALID_ARG, "NULL loader");
     if (!l->buf) return qw_fail(QW_ERR_INVALID_ARG, "the loader has already finished");
     if (have != l->file_size) {
-        qw_status st = have < l->file_size
-                           ? qw_fail(QW_ERR_TRUNCATED,
-                                     "the stream ended after %llu of %llu bytes",
-                                     (unsigned long long)have, (unsigned long long)l->file_size)
-                           : qw_fail(QW_ERR_INVALID_ARG, "%llu bytes written to a %llu-byte file",
-                                     (unsigned long long)have,
-                                     (unsigned long long)l->file_size);
-        return loader_prefix(l, st);
+        if (have > l->file_size)
+            return loader_prefix(l, qw_fail(QW_ERR_INVALID_ARG,
+                                            "%llu bytes written to a %llu-byte file",
+                                            (unsigned long long)have,
+                                            (unsigned long long)l->file_size));
+        /* the part where the stream stopped */
+        int i = 0;
+        while (i + 1 < l->n_parts && have >= l->part_start[i + 1]) i++;
+        return loader_prefix_part(
+            l, i,
+            qw_fail(QW_ERR_TRUNCATED, "the stream ended after %llu of %llu bytes",
+                    (unsigned long long)(have - l->part_start[i]),
+                    (unsigned long long)l->part_size[i]));
     }
     qw_model *m = model_new();
     if (!m) return qw_fail(QW_ERR_OOM, "out of memory");
-    qw_status st = qw_gguf_parse(l->buf, (size_t)l->file_size, l->file_size, &m->shards[0], NULL);
-    if (st != QW_OK) {
-        st = loader_prefix(l, st);
-    } else {
-        m->n_shards = 1;
-        st = loader_check_split(l, m->shards[0]);
+    qw_status st = QW_OK;
+    for (int i = 0; st == QW_OK && i < l->n_parts; i++) {
+        st = qw_gguf_parse(l->buf + l->part_off[i], (size_t)l->part_size[i], l->part_size[i],
+                           &m->shards[i], NULL);
+        if (st != QW_OK) {
+            st = loader_prefix_part(l, i, st);
+        } else {
+            m->n_shards = i + 1;
+            st = loader_check_split(l, i, m->shards[i]);
+        }
     }
+    if (st == QW_OK && l->n_parts > 1) st = check_unique_tensors(m);
     if (st == QW_OK) st = qw_model_init_from_gguf(m);
     if (st != QW_OK) {
         qw_model_free(m); /* the buffer is still the loader's */
@@ -538,7 +724,7 @@ qw_status qw_loader_finish(qw_loader *l, uint64_t have, qw_model **out) {
     }
     /* the model takes the bytes: freed by qw_unmap_file in qw_model_free */
     m->maps[0].data = l->buf;
-    m->maps[0].size = l->file_size;
+    m->maps[0].size = l->alloc_size;
     m->maps[0].is_mmap = 0;
     l->buf = NULL;
     *out = m;
