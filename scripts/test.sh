@@ -2,7 +2,8 @@
 # Runs every test: the native build with -Werror and its ctest suite, the C
 # tests again under ASan+UBSan, then the kernel tests of the other targets:
 # ARM NEON cross-built and run under qemu-user, WebAssembly SIMD128 built with
-# Emscripten and run under Node. Installs what it needs (Debian packages).
+# Emscripten and run under Node; then the chat page and the widget in headless
+# Chromium. Installs what it needs (Debian packages, playwright-core from npm).
 set -eu
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -34,5 +35,12 @@ echo "== WebAssembly module (scripts/build-wasm.sh) and Node parity tests (tests
 bash scripts/build-wasm.sh
 node --test tests/node/
 summary+=("wasm parity (node): ok")
+
+echo "== Browser tests: chat page and widget in headless Chromium (tests/browser/)"
+bash scripts/deps.sh browser
+bash models/fetch.sh stories260K >/dev/null   # the page's default model
+# CI=1: a missing browser fails here instead of skipping
+CI=${CI:-1} node --test tests/browser/
+summary+=("browser (chromium): ok")
 
 printf '%s\n' "${summary[@]}"
