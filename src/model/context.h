@@ -33,6 +33,7 @@ struct qw_context {
     float *hb;          /* [B][n_ff]    gate, then silu(gate)*up */
     float *hb2;         /* [B][n_ff]    up */
     float *scores;      /* [n_threads][n_ctx_pad] attention weights */
+    float *rope_cs;     /* [rope_dim] cos, sin pairs of one position */
     void *scratch;      /* quantized activations, see qw_matmul_scratch */
 
     float *logits;      /* [n_logit_rows][n_vocab] */

@@ -7,7 +7,7 @@
  *   logits = Wout · norm(x)
  * Weights stay in their stored type; every product goes through qw_matmul. */
 #include <math.h>
-#include "../core/qfma.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +29,10 @@ static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) 
     for (int i = 0; i < n; i++) y[i] = (x[i] * scale) * w[i];
 }
 
-/* Rotates one head vector in place for position `pos`.
- * normal: pairs (2i, 2i+1); neox: pairs (i, i + rope_dim/2).
- * theta_i = pos * freq_scale * base^(-2i/rope_dim) [/ freq_factor_i]. */
-static void rope(float *v, int pos, const qw_model *m) {
+/* The rotation of position `pos`: cs[2i], cs[2i+1] = cos, sin of
+ * theta_i = pos * freq_scale * base^(-2i/rope_dim) [/ freq_factor_i], for
+ * i < rope_dim/2; computed once per token and shared by all its heads. */
+static void rope_table(float *cs, int pos, const qw_model *m) {
     const qw_hparams *hp = &m->hp;
     const int nd = hp->rope_dim;
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)nd);
@@ -41,14 +41,8 @@ static void rope(float *v, int pos, const qw_model *m) {
         float t = theta;
         if (m->rope_freqs) t /= m->rope_freqs[i];
         t *= m->rope_freq_scale;
-        const float c = cosf(t), s = sinf(t);
-        const int a = hp->rope_neox ? i : 2 * i;
-        const int b = hp->rope_neox ? i + nd / 2 : 2 * i + 1;
-        const float x0 = v[a], x1 = v[b];
-        /* one fused multiply-add each, in llama.cpp's (compiler-contracted)
-         * form: bit-identical rotations, measured on its intermediates */
-        v[a] = qw_fmaf(x0, c, -(x1 * s));
-        v[b] = qw_fmaf(x0, s, x1 * c);
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
         theta *= theta_scale;
     }
 }
@@ -61,6 +55,7 @@ typedef struct {
     int B;       /* tokens in the micro-batch */
     int pos0;    /* position of the first */
     int batched; /* the decode call has >= 2 tokens (see below) */
+    atomic_int next; /* the next (token, head) pair nobody has taken yet */
 } attn_job;
 
 /* One (token, head) pair: causal softmax(q·K / sqrt(hd)) · V over the cache.
@@ -89,9 +84,10 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     const qw_dot_f32_fn dot_steps64 = qw_get_dot_f32_steps64();
     const qw_dot_f32_fn dot_lanes16 = qw_get_dot_f32_lanes16();
 
+    qw_get_dot_f32_steps64_keys()(q, kc, (size_t)kv_dim, n_pos, hd, att); /* q·k of every visible key */
     float max = -INFINITY;
     for (int t = 0; t < n_kv; t++) {
-        att[t] = t < n_pos ? dot_steps64(q, kc + (size_t)t * kv_dim, hd) * scale : -INFINITY;
+        att[t] = t < n_pos ? att[t] * scale : -INFINITY;
         if (att[t] > max) max = att[t];
     }
     /* qw_vexpf over the 16-lane chunks, each chunk's qw_hsum16 summed in double */
@@ -111,11 +107,15 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     }
 }
 
+/* (token, head) pairs are taken dynamically: pair ith first, then the next
+ * free one (a preempted thread does not hold the others up) */
 static void attention_worker(void *arg, int ith, int nth) {
-    const attn_job *j = arg;
+    attn_job *j = arg;
+    (void)nth;
     const int n_head = j->c->model->hp.n_head;
     float *att = j->c->scores + (size_t)ith * j->c->n_ctx_pad;
-    for (int idx = ith; idx < j->B * n_head; idx += nth) attend(j, idx / n_head, idx % n_head, att);
+    for (int idx = ith; idx < j->B * n_head; idx = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed))
+        attend(j, idx / n_head, idx % n_head, att);
 }
 
 /* SiLU(gate) * up, in place in gate: 16-element chunks use qw_vexpf, the
@@ -129,25 +129,32 @@ static void forward_layer(qw_context *c, int l, int B, int pos0, int batched) {
     const qw_model *m = c->model;
     const qw_hparams *hp = &m->hp;
     const qw_layer *L = &m->layers[l];
+    const qw_rope_fn rope = qw_get_rope();
     const int d = hp->n_embd, hd = hp->head_dim;
     const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
 
     /* attention block */
     for (int b = 0; b < B; b++)
         rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)b * d, L->attn_norm, d, hp->rms_eps);
-    qw_matmul(&L->wq, c->xb, B, c->q, c->scratch, c->pool); /* [B][q_dim] */
-    qw_matmul(&L->wk, c->xb, B, c->k, c->scratch, c->pool); /* [B][kv_dim] */
-    qw_matmul(&L->wv, c->xb, B, c->v, c->scratch, c->pool); /* [B][kv_dim] */
+    { /* q [B][q_dim], k and v [B][kv_dim]: one input, one job */
+        const qw_weight *W[3] = {&L->wq, &L->wk, &L->wv};
+        float *const Y[3] = {c->q, c->k, c->v};
+        qw_matmul_n(W, Y, 3, c->xb, B, c->scratch, c->pool);
+    }
     const size_t k_off = (size_t)l * c->n_ctx_pad * kv_dim, v_off = (size_t)l * kv_dim * c->n_ctx_pad;
     for (int b = 0; b < B; b++) {
-        for (int h = 0; h < hp->n_head; h++) rope(c->q + (size_t)b * q_dim + (size_t)h * hd, pos0 + b, m);
-        for (int h = 0; h < hp->n_head_kv; h++) rope(c->k + (size_t)b * kv_dim + (size_t)h * hd, pos0 + b, m);
+        /* the rotation (qw_rope_ref in quant/dispatch.c; the active kernel
+         * set may have a bit-identical form) of every q and k head */
+        rope_table(c->rope_cs, pos0 + b, m);
+        rope(c->q + (size_t)b * q_dim, hp->n_head, hd, c->rope_cs, hp->rope_dim, hp->rope_neox);
+        rope(c->k + (size_t)b * kv_dim, hp->n_head_kv, hd, c->rope_cs, hp->rope_dim, hp->rope_neox);
         memcpy(c->k_cache + k_off + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim,
                (size_t)kv_dim * sizeof(float));
         for (int i = 0; i < kv_dim; i++) /* V transposed: [kv_dim][n_ctx_pad] */
             c->v_cache[v_off + (size_t)i * c->n_ctx_pad + (size_t)(pos0 + b)] = c->v[(size_t)b * kv_dim + i];
     }
-    attn_job aj = {c, l, B, pos0, batched};
+    attn_job aj = {c, l, B, pos0, batched, 0};
+    atomic_init(&aj.next, qw_pool_size(c->pool));
     qw_pool_run(c->pool, attention_worker, &aj);
     qw_matmul(&L->wo, c->att_out, B, c->proj, c->scratch, c->pool); /* [B][d] */
     for (size_t i = 0; i < (size_t)B * d; i++) c->x[i] += c->proj[i];
@@ -155,8 +162,11 @@ static void forward_layer(qw_context *c, int l, int B, int pos0, int batched) {
     /* feed-forward block (SwiGLU) */
     for (int b = 0; b < B; b++)
         rmsnorm(c->xb + (size_t)b * d, c->x + (size_t)b * d, L->ffn_norm, d, hp->rms_eps);
-    qw_matmul(&L->w_gate, c->xb, B, c->hb, c->scratch, c->pool); /* [B][n_ff] */
-    qw_matmul(&L->w_up, c->xb, B, c->hb2, c->scratch, c->pool);  /* [B][n_ff] */
+    { /* gate and up [B][n_ff] */
+        const qw_weight *W[2] = {&L->w_gate, &L->w_up};
+        float *const Y[2] = {c->hb, c->hb2};
+        qw_matmul_n(W, Y, 2, c->xb, B, c->scratch, c->pool);
+    }
     for (int b = 0; b < B; b++)
         swiglu(c->hb + (size_t)b * hp->n_ff, c->hb2 + (size_t)b * hp->n_ff, hp->n_ff);
     qw_matmul(&L->w_down, c->hb, B, c->proj, c->scratch, c->pool); /* [B][d] */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/qfma.h"
 #include "../core/vexp.h"
 #include "accum.h"
 #include "kernels.h"
@@ -87,6 +88,42 @@ qw_vec_dot_x4_fn qw_get_vec_dot_x4_rows(uint32_t type, int64_t n_rows) {
     return g_active->vec_dot_x4[type];
 }
 
+qw_vec_dot_mr_fn qw_get_vec_dot_mr_rows(uint32_t type, int64_t n_rows, int *rows) {
+    init();
+    *rows = 1;
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t || !t->vec_dot || !g_active) return NULL;
+    qw_vec_dot_mr_fn fn;
+    int r;
+    /* must pair with the single dot qw_get_vec_dot_rows picks */
+    if (n_rows % 8 == 0 && t->vec_dot_rows8) {
+        if (!g_active->vec_dot_rows8[type]) return NULL;
+        fn = g_active->vec_dot_rows8_r8[type];
+        r = QW_MR_ROWS8;
+    } else {
+        if (!g_active->vec_dot[type]) return NULL;
+        fn = g_active->vec_dot_r4[type];
+        r = QW_MR_LANES8;
+    }
+    if (fn) *rows = r;
+    return fn;
+}
+
+qw_vec_dot_gemm4_fn qw_get_vec_dot_gemm4_rows(uint32_t type, int64_t n_rows, int *row_mult) {
+    init();
+    *row_mult = 1;
+    const qw_type_traits *t = qw_type_get(type);
+    if (!t || !t->vec_dot || !g_active) return NULL;
+    /* must pair with the single dot qw_get_vec_dot_rows picks */
+    if (n_rows % 8 == 0 && t->vec_dot_rows8) {
+        if (!g_active->vec_dot_rows8[type] || !g_active->vec_dot_rows8_gemm4[type]) return NULL;
+        *row_mult = QW_MR_ROWS8;
+        return g_active->vec_dot_rows8_gemm4[type];
+    }
+    if (!g_active->vec_dot[type]) return NULL;
+    return g_active->vec_dot_gemm4[type];
+}
+
 qw_from_float_fn qw_get_quantize_act(uint32_t type) {
     init();
     const qw_type_traits *t = qw_type_get(type);
@@ -144,4 +181,32 @@ qw_exp_sum16_fn qw_get_exp_sum16(void) {
 qw_swiglu_fn qw_get_swiglu(void) {
     init();
     return g_active && g_active->swiglu ? g_active->swiglu : qw_swiglu_ref;
+}
+
+void qw_dot_f32_steps64_keys_ref(const float *q, const float *k, size_t k_stride, int n_keys, int n, float *out) {
+    for (int t = 0; t < n_keys; t++) out[t] = qw_dot_f32_steps64(q, k + (size_t)t * k_stride, n);
+}
+
+qw_dot_f32_keys_fn qw_get_dot_f32_steps64_keys(void) {
+    init();
+    return g_active && g_active->dot_f32_steps64_keys ? g_active->dot_f32_steps64_keys : qw_dot_f32_steps64_keys_ref;
+}
+
+void qw_rope_ref(float *v, int n_heads, int head_stride, const float *cs, int rope_dim, int neox) {
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * (size_t)head_stride;
+        for (int i = 0; i < rope_dim / 2; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const int a = neox ? i : 2 * i;
+            const int b = neox ? i + rope_dim / 2 : 2 * i + 1;
+            const float x0 = x[a], x1 = x[b];
+            x[a] = qw_fmaf(x0, c, -(x1 * s));
+            x[b] = qw_fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
+qw_rope_fn qw_get_rope(void) {
+    init();
+    return g_active && g_active->rope ? g_active->rope : qw_rope_ref;
 }

@@ -22,8 +22,11 @@
  *    float expressions here are not fused either. The 32-element types
  *    convert the fp16 scales of 8 blocks at once (the same 8 products).
  *    Their per-block fma chain (4-5 cycles each) is the speed limit for
- *    Q8_0 in vec_dot; the _x4 kernels (prompt batches) run 4 activation
- *    rows' chains side by side and unpack each weight block once.
+ *    Q8_0 in vec_dot; the several-row forms run independent chains side by
+ *    side: _r4 / _r8 (generation: 4 or 8 weight rows, one activation row),
+ *    _x4 (one weight row, 4 activation rows) and _gemm4 (prompt batches:
+ *    2 or 8 weight rows x 4 activation rows, each weight block unpacked
+ *    once, scales converted once per tile).
  *  - F32 and BF16 dots: the reference adds float products one at a time in
  *    double. That chain cannot be reordered in general, but an addition
  *    whose exact result fits in 53 bits does not round. Per chunk of 32
@@ -46,6 +49,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -989,6 +993,205 @@ KERNEL void dot_q6_K_x4(int64_t n, float *s, size_t ss, const void *vx, const vo
 }
 
 /* ======================================================================== */
+/* several weight rows against 1 activation row (vec_dot_r4 / _rows8_r8):   */
+/* generation                                                               */
+/* ======================================================================== */
+
+/* Each weight row keeps its own accumulator and gets exactly the float
+ * operations of the single-row kernel, in the same order; the activation
+ * block (and its scale) is loaded once for all rows, and the rows' fma
+ * chains, each one fma per block, overlap instead of waiting on each other. */
+
+/* 8 fp16 values at p, p + stride, ... as floats */
+HELPER __m256 halves8(const void *p, size_t stride) {
+    const uint8_t *a = p;
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)ld16(a), (short)ld16(a + stride), (short)ld16(a + 2 * stride),
+                                          (short)ld16(a + 3 * stride), (short)ld16(a + 4 * stride),
+                                          (short)ld16(a + 5 * stride), (short)ld16(a + 6 * stride),
+                                          (short)ld16(a + 7 * stride)));
+}
+
+/* LANES8_LOOP for QW_MR_LANES8 = 4 weight rows; d = fp16(xd) * fp16(yd) per
+ * block as in scales8 (8 blocks' products at once) */
+#define DEFINE_DOT_LANES8_R4(NAME, BX, BY, WQ, MUL)                                             \
+    KERNEL void NAME(int64_t n, float *s, const void *vx, size_t xs, const void *vy) {          \
+        const BX *x[4] = {(const BX *)vx, (const BX *)((const uint8_t *)vx + xs),               \
+                          (const BX *)((const uint8_t *)vx + 2 * xs),                           \
+                          (const BX *)((const uint8_t *)vx + 3 * xs)};                          \
+        const BY *y = vy;                                                                       \
+        const int64_t nb = n / 32;                                                              \
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),         \
+                         _mm256_setzero_ps()};                                                  \
+        int64_t i = 0;                                                                          \
+        for (; i + 8 <= nb; i += 8) {                                                           \
+            const __m256 yd = halves8(&y[i].d, sizeof *y);                                      \
+            float ds[4][8];                                                                     \
+            for (int r = 0; r < 4; r++)                                                         \
+                _mm256_storeu_ps(ds[r], _mm256_mul_ps(halves8(&x[r][i].d, sizeof(BX)), yd));    \
+            for (int k = 0; k < 8; k++)                                                         \
+                for (int r = 0; r < 4; r++)                                                     \
+                    acc[r] = fma_lanes(ds[r][k], MUL(WQ(&x[r][i + k]), &y[i + k]), acc[r]);     \
+        }                                                                                       \
+        for (; i < nb; i++) {                                                                   \
+            const float yd = h2f(y[i].d);                                                       \
+            for (int r = 0; r < 4; r++)                                                         \
+                acc[r] = fma_lanes(h2f(x[r][i].d) * yd, MUL(WQ(&x[r][i]), &y[i]), acc[r]);      \
+        }                                                                                       \
+        for (int r = 0; r < 4; r++) s[r] = hsum8(acc[r]);                                       \
+    }
+
+DEFINE_DOT_LANES8_R4(dot_q8_0_r4, block_q8_0, block_q8_0, wq_q8_0, mul_q8_0)
+DEFINE_DOT_LANES8_R4(dot_q4_0_r4, block_q4_0, block_q8_0, wq_q4_0, mul_q4_0)
+DEFINE_DOT_LANES8_R4(dot_q5_0_r4, block_q5_0, block_q8_0, wq_q5_0, mul_q5_0)
+DEFINE_DOT_LANES8_R4(dot_iq4_nl_r4, block_iq4_nl, block_q8_0, wq_iq4_nl, mul_iq4_nl)
+
+/* [sum(p[0]), ..., sum(p[7])] of 8 vectors of 16 int16 whose every partial
+ * sum fits in int16: the (q - 8) * y pair sums of one Q4_0 block, |q - 8| <=
+ * 8 and |y| <= 127, so any k of a row's 16 pairs sum to at most 16 * 2032 =
+ * 32512 in magnitude and this tree of int16 additions is exact. */
+HELPER __m256i hsum8x_i16(const __m256i p[8]) {
+    __m256i a[4], b[2];
+    for (int k = 0; k < 4; k++) /* rows 2k, 2k+1 interleaved, 4 partial sums each per 128-bit lane */
+        a[k] = _mm256_add_epi16(_mm256_unpacklo_epi16(p[2 * k], p[2 * k + 1]),
+                                _mm256_unpackhi_epi16(p[2 * k], p[2 * k + 1]));
+    for (int k = 0; k < 2; k++) /* rows 4k..4k+3, 2 partial sums each per lane */
+        b[k] = _mm256_add_epi16(_mm256_unpacklo_epi32(a[2 * k], a[2 * k + 1]),
+                                _mm256_unpackhi_epi32(a[2 * k], a[2 * k + 1]));
+    /* rows 0..7, one partial sum each per lane */
+    const __m256i c = _mm256_add_epi16(_mm256_unpacklo_epi64(b[0], b[1]), _mm256_unpackhi_epi64(b[0], b[1]));
+    return _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)));
+}
+
+/* dot_q4_0_rows8 (serial order) for QW_MR_ROWS8 = 8 weight rows: lane r of
+ * one accumulator is row r's scalar chain, acc = fma((float)sum, xd * yd,
+ * acc) per block -- llama.cpp's interleaved layout, lane for lane */
+KERNEL void dot_q4_0_rows8_r8(int64_t n, float *s, const void *vx, size_t xs, const void *vy) {
+    const uint8_t *xb = vx;
+    const block_q8_0 *y = vy;
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i yv = load256(y[i].qs);
+        const __m256i y8 = _mm256_maddubs_epi16(eight, yv);
+        __m256i p[8];
+        for (int r = 0; r < 8; r++) {
+            const block_q4_0 *xr = (const block_q4_0 *)(xb + (size_t)r * xs) + i;
+            p[r] = _mm256_sub_epi16(_mm256_maddubs_epi16(nibbles32(xr->qs), yv), y8);
+        }
+        const __m256 d = _mm256_mul_ps(halves8(&((const block_q4_0 *)xb)[i].d, xs), _mm256_set1_ps(h2f(y[i].d)));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x_i16(p)), d, acc);
+    }
+    _mm256_storeu_ps(s, acc);
+}
+
+/* ======================================================================== */
+/* many weight rows x 4 activation rows (vec_dot_gemm4 / _rows8_gemm4):     */
+/* prompt batches                                                           */
+/* ======================================================================== */
+
+/* The activation scales of the 4 rows are converted to float once per call
+ * (up to GEMM4_NB_MAX blocks; longer rows go through the _x4 kernels), the
+ * weight scales once per weight block for all 4 rows, and every weight
+ * block is unpacked once for the 4 activation rows; each (weight row,
+ * activation row) pair keeps its own accumulator and gets the float
+ * operations of the single-row kernel in the same order. */
+#define GEMM4_NB_MAX 512
+
+HELPER void act_scales4(float yd[4][GEMM4_NB_MAX], const void *vy, size_t ys, size_t bsize, size_t doff,
+                        int64_t nb) {
+    for (int b = 0; b < 4; b++) {
+        const uint8_t *y = (const uint8_t *)vy + (size_t)b * ys + doff;
+        int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) _mm256_storeu_ps(yd[b] + i, halves8(y + (size_t)i * bsize, bsize));
+        for (; i < nb; i++) yd[b][i] = h2f(ld16(y + (size_t)i * bsize));
+    }
+}
+
+/* lanes8 types: 2 weight rows x 4 activation rows per step */
+#define DEFINE_DOT_LANES8_GEMM4(NAME, BX, BY, WQ, MUL, X4)                                          \
+    KERNEL void NAME(int64_t n, int64_t nr, float *s, size_t ss, const void *vx, size_t xs, const void *vy, \
+                     size_t ys) {                                                                   \
+        const int64_t nb = n / 32;                                                                  \
+        if (nb > GEMM4_NB_MAX) {                                                                    \
+            for (int64_t r = 0; r < nr; r++) X4(n, s + r, ss, (const uint8_t *)vx + (size_t)r * xs, vy, ys); \
+            return;                                                                                 \
+        }                                                                                           \
+        Y4(BY);                                                                                     \
+        float yd[4][GEMM4_NB_MAX];                                                                  \
+        act_scales4(yd, vy, ys, sizeof(BY), offsetof(BY, d), nb);                                                    \
+        int64_t r = 0;                                                                              \
+        for (; r + 2 <= nr; r += 2) {                                                               \
+            const BX *x0 = (const BX *)((const uint8_t *)vx + (size_t)r * xs);                      \
+            const BX *x1 = (const BX *)((const uint8_t *)vx + (size_t)(r + 1) * xs);                \
+            __m256 a0[4], a1[4];                                                                    \
+            for (int b = 0; b < 4; b++) a0[b] = a1[b] = _mm256_setzero_ps();                        \
+            int64_t i = 0;                                                                          \
+            for (; i + 8 <= nb; i += 8) {                                                           \
+                const __m256 xd0 = halves8(&x0[i].d, sizeof(BX)), xd1 = halves8(&x1[i].d, sizeof(BX)); \
+                float d0[4][8], d1[4][8];                                                           \
+                for (int b = 0; b < 4; b++) {                                                       \
+                    const __m256 ydv = _mm256_loadu_ps(yd[b] + i);                                  \
+                    _mm256_storeu_ps(d0[b], _mm256_mul_ps(xd0, ydv));                               \
+                    _mm256_storeu_ps(d1[b], _mm256_mul_ps(xd1, ydv));                               \
+                }                                                                                   \
+                for (int k = 0; k < 8; k++) {                                                       \
+                    const __m256i w0 = WQ(&x0[i + k]), w1 = WQ(&x1[i + k]);                         \
+                    for (int b = 0; b < 4; b++) {                                                   \
+                        a0[b] = fma_lanes(d0[b][k], MUL(w0, &y[b][i + k]), a0[b]);                  \
+                        a1[b] = fma_lanes(d1[b][k], MUL(w1, &y[b][i + k]), a1[b]);                  \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+            for (; i < nb; i++) {                                                                   \
+                const __m256i w0 = WQ(&x0[i]), w1 = WQ(&x1[i]);                                     \
+                const float xd0 = h2f(x0[i].d), xd1 = h2f(x1[i].d);                                 \
+                for (int b = 0; b < 4; b++) {                                                       \
+                    a0[b] = fma_lanes(xd0 * yd[b][i], MUL(w0, &y[b][i]), a0[b]);                    \
+                    a1[b] = fma_lanes(xd1 * yd[b][i], MUL(w1, &y[b][i]), a1[b]);                    \
+                }                                                                                   \
+            }                                                                                       \
+            for (int b = 0; b < 4; b++) {                                                           \
+                s[(size_t)b * ss + (size_t)r] = hsum8(a0[b]);                                       \
+                s[(size_t)b * ss + (size_t)r + 1] = hsum8(a1[b]);                                   \
+            }                                                                                       \
+        }                                                                                           \
+        if (r < nr) X4(n, s + r, ss, (const uint8_t *)vx + (size_t)r * xs, vy, ys);                 \
+    }
+
+DEFINE_DOT_LANES8_GEMM4(dot_q8_0_gemm4, block_q8_0, block_q8_0, wq_q8_0, mul_q8_0, dot_q8_0_x4)
+DEFINE_DOT_LANES8_GEMM4(dot_q4_0_gemm4, block_q4_0, block_q8_0, wq_q4_0, mul_q4_0, dot_q4_0_x4)
+DEFINE_DOT_LANES8_GEMM4(dot_q5_0_gemm4, block_q5_0, block_q8_0, wq_q5_0, mul_q5_0, dot_q5_0_x4)
+DEFINE_DOT_LANES8_GEMM4(dot_iq4_nl_gemm4, block_iq4_nl, block_q8_0, wq_iq4_nl, mul_iq4_nl, dot_iq4_nl_x4)
+
+/* dot_q4_0_rows8 (serial order), 8 weight rows x 4 activation rows per
+ * step: lane r of accumulator b is the scalar chain of (row r, activation
+ * row b), as in dot_q4_0_rows8_r8 */
+KERNEL void dot_q4_0_rows8_gemm4(int64_t n, int64_t nr, float *s, size_t ss, const void *vx, size_t xs,
+                                 const void *vy, size_t ys) {
+    Y4(block_q8_0);
+    const int64_t nb = n / 32;
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t r0 = 0; r0 + 8 <= nr; r0 += 8) {
+        const uint8_t *xb = (const uint8_t *)vx + (size_t)r0 * xs;
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t i = 0; i < nb; i++) {
+            __m256i w[8];
+            for (int r = 0; r < 8; r++) w[r] = nibbles32(((const block_q4_0 *)(xb + (size_t)r * xs))[i].qs);
+            const __m256 xd = halves8(&((const block_q4_0 *)xb)[i].d, xs);
+            for (int b = 0; b < 4; b++) {
+                const __m256i yv = load256(y[b][i].qs);
+                const __m256i y8 = _mm256_maddubs_epi16(eight, yv);
+                __m256i p[8];
+                for (int r = 0; r < 8; r++) p[r] = _mm256_sub_epi16(_mm256_maddubs_epi16(w[r], yv), y8);
+                const __m256 d = _mm256_mul_ps(xd, _mm256_set1_ps(h2f(y[b][i].d)));
+                acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x_i16(p)), d, acc[b]);
+            }
+        }
+        for (int b = 0; b < 4; b++) _mm256_storeu_ps(s + (size_t)b * ss + (size_t)r0, acc[b]);
+    }
+}
+
+/* ======================================================================== */
 /* F32 attention / FFN kernels (accum.h steps64 and lanes16, core/vexp.h)   */
 /* ======================================================================== */
 
@@ -1009,6 +1212,84 @@ KERNEL float dot_f32_steps64(const float *x, const float *y, int n) {
     }
     for (int i = np; i < n; i++) sum += x[i] * y[i];
     return sum;
+}
+
+/* the columns of 8 rows of 8 floats: c[e] lane u = r[u] lane e */
+HELPER void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xee);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xee);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+        r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+    }
+}
+
+/* qw_dot_f32_steps64 for many keys: the 64-element steps key by key as
+ * above, then the tail (one product at a time, in float) for 8 keys at once,
+ * key u in lane u -- the same multiply and add per element, in order */
+KERNEL void dot_f32_steps64_keys(const float *q, const float *k, size_t ks, int n_keys, int n, float *out) {
+    const int np = n & ~63;
+    int t = 0;
+    for (; t + 8 <= n_keys; t += 8) {
+        const float *kt = k + (size_t)t * ks;
+        __m256 sum = _mm256_setzero_ps();
+        if (np) {
+            float s8[8];
+            for (int u = 0; u < 8; u++) s8[u] = dot_f32_steps64(q, kt + (size_t)u * ks, np);
+            sum = _mm256_loadu_ps(s8);
+        }
+        int i = np;
+        for (; i + 8 <= n; i += 8) {
+            __m256 c[8];
+            for (int u = 0; u < 8; u++) c[u] = _mm256_loadu_ps(kt + (size_t)u * ks + i);
+            transpose8(c);
+            for (int e = 0; e < 8; e++) sum = _mm256_add_ps(sum, _mm256_mul_ps(_mm256_set1_ps(q[i + e]), c[e]));
+        }
+        for (; i < n; i++) {
+            const __m256 c = _mm256_setr_ps(kt[i], kt[ks + i], kt[2 * ks + i], kt[3 * ks + i], kt[4 * ks + i],
+                                            kt[5 * ks + i], kt[6 * ks + i], kt[7 * ks + i]);
+            sum = _mm256_add_ps(sum, _mm256_mul_ps(_mm256_set1_ps(q[i]), c));
+        }
+        _mm256_storeu_ps(out + t, sum);
+    }
+    for (; t < n_keys; t++) out[t] = dot_f32_steps64(q, k + (size_t)t * ks, n);
+}
+
+/* qw_rope_ref. Normal (adjacent pairs) 4 pairs at a time: with X = [x0 x1
+ * ...] and CS = [c s ...], the even lanes get fma(x0, c, x1 * -s) and the odd
+ * ones fma(x0, s, x1 * c); x1 * -s is -(x1 * s) exactly. The rest (tail
+ * pairs, neox) in scalar form, fmaf being the hardware fma here. */
+KERNEL void rope(float *v, int n_heads, int head_stride, const float *cs, int rope_dim, int neox) {
+    const int np = rope_dim / 2;
+    const __m256 negeven = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * (size_t)head_stride;
+        int i = 0;
+        if (!neox)
+            for (; i + 4 <= np; i += 4) {
+                const __m256 X = _mm256_loadu_ps(x + 2 * i), CS = _mm256_loadu_ps(cs + 2 * i);
+                const __m256 x0 = _mm256_moveldup_ps(X), x1 = _mm256_movehdup_ps(X);
+                const __m256 sc = _mm256_xor_ps(_mm256_permute_ps(CS, 0xb1), negeven); /* [-s c ...] */
+                _mm256_storeu_ps(x + 2 * i, _mm256_fmadd_ps(x0, CS, _mm256_mul_ps(x1, sc)));
+            }
+        for (; i < np; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const int a = neox ? i : 2 * i;
+            const int b = neox ? i + rope_dim / 2 : 2 * i + 1;
+            const float x0 = x[a], x1 = x[b];
+            x[a] = fmaf(x0, c, -(x1 * s));
+            x[b] = fmaf(x0, s, x1 * c);
+        }
+    }
 }
 
 KERNEL float dot_f32_lanes16(const float *x, const float *y, int n) {
@@ -1128,6 +1409,24 @@ static const qw_kernel_set g_avx2 = {
     .dot_f32_lanes16 = dot_f32_lanes16,
     .exp_sum16 = exp_sum16,
     .swiglu = swiglu,
+    .dot_f32_steps64_keys = dot_f32_steps64_keys,
+    .rope = rope,
+    .vec_dot_r4 =
+        {
+            [QW_TYPE_Q4_0] = dot_q4_0_r4,
+            [QW_TYPE_Q5_0] = dot_q5_0_r4,
+            [QW_TYPE_Q8_0] = dot_q8_0_r4,
+            [QW_TYPE_IQ4_NL] = dot_iq4_nl_r4,
+        },
+    .vec_dot_rows8_r8 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8_r8},
+    .vec_dot_gemm4 =
+        {
+            [QW_TYPE_Q4_0] = dot_q4_0_gemm4,
+            [QW_TYPE_Q5_0] = dot_q5_0_gemm4,
+            [QW_TYPE_Q8_0] = dot_q8_0_gemm4,
+            [QW_TYPE_IQ4_NL] = dot_iq4_nl_gemm4,
+        },
+    .vec_dot_rows8_gemm4 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8_gemm4},
 };
 
 /* F16C is CPUID.1:ECX bit 29 (asked directly: not every compiler's

@@ -36,6 +36,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "accum.h"
 #include "blocks.h"
 #include "fp16.h"
 #include "types.h"
@@ -695,6 +696,144 @@ static void quantize_act_bf16(const float *x, void *vy, int64_t n) {
     for (; i < n; i++) y[i] = qw_fp32_to_bf16(x[i]);
 }
 
+/* ---- several weight rows against one activation row (generation) ---------- */
+
+/* Each row keeps its own accumulators and gets exactly the single-row
+ * kernel's operations; the activation block is loaded once for all rows. A
+ * NaN result is recomputed by the reference, row by row (as NAN_FALLBACK). */
+#define MR_NAN_FALLBACK(R, ref)                                                    \
+    for (int r = 0; r < (R); r++)                                                  \
+        if (s[r] != s[r]) ref(n, &s[r], (const uint8_t *)vx + (size_t)r * xs, vy);
+
+#define DEFINE_DOT_R4(NAME, BX, ROWSUMS, REF)                                                 \
+    static void NAME(int64_t n, float *s, const void *vx, size_t xs, const void *vy) {        \
+        const block_q8_0 *y = vy;                                                             \
+        const BX *x[4];                                                                       \
+        float32x4_t a0[4], a1[4];                                                             \
+        for (int r = 0; r < 4; r++) {                                                         \
+            x[r] = (const BX *)((const uint8_t *)vx + (size_t)r * xs);                        \
+            a0[r] = a1[r] = vdupq_n_f32(0.0f);                                                \
+        }                                                                                     \
+        for (int64_t i = 0; i < n / 32; i++) {                                                \
+            const int8x16_t y0 = vld1q_s8(y[i].qs), y1 = vld1q_s8(y[i].qs + 16);              \
+            const float yd = h2f(y[i].d);                                                     \
+            for (int r = 0; r < 4; r++) {                                                     \
+                int32x4_t s0, s1;                                                             \
+                ROWSUMS(&x[r][i], y0, y1, &s0, &s1);                                          \
+                const float d = h2f(x[r][i].d) * yd;                                          \
+                a0[r] = fma_lanes(a0[r], d, s0);                                              \
+                a1[r] = fma_lanes(a1[r], d, s1);                                              \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = 0; r < 4; r++) s[r] = hsum8(a0[r], a1[r]);                               \
+        MR_NAN_FALLBACK(4, REF)                                                               \
+    }
+
+static inline void rowsums_q8_0(const block_q8_0 *xb, int8x16_t y0, int8x16_t y1, int32x4_t *s0, int32x4_t *s1) {
+    *s0 = dot16_full(vld1q_s8(xb->qs), y0);
+    *s1 = dot16_full(vld1q_s8(xb->qs + 16), y1);
+}
+
+static inline void rowsums_q4_0(const block_q4_0 *xb, int8x16_t y0, int8x16_t y1, int32x4_t *s0, int32x4_t *s1) {
+    const int8x16_t off = vdupq_n_s8(8);
+    const uint8x16_t v = vld1q_u8(xb->qs);
+    *s0 = dot16(vsubq_s8(lo_nibbles(v), off), y0);
+    *s1 = dot16(vsubq_s8(hi_nibbles(v), off), y1);
+}
+
+DEFINE_DOT_R4(dot_q8_0_r4, block_q8_0, rowsums_q8_0, qw_vec_dot_q8_0)
+DEFINE_DOT_R4(dot_q4_0_r4, block_q4_0, rowsums_q4_0, qw_vec_dot_q4_0)
+
+/* dot_q4_0_rows8 (serial order) for 8 weight rows: lane r of two float32x4
+ * accumulators (rows 0..3, 4..7) is row r's chain, acc = fma(sum, d, acc) */
+static void dot_q4_0_rows8_r8(int64_t n, float *s, const void *vx, size_t xs, const void *vy) {
+    const block_q8_0 *y = vy;
+    const block_q4_0 *x[8];
+    for (int r = 0; r < 8; r++) x[r] = (const block_q4_0 *)((const uint8_t *)vx + (size_t)r * xs);
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const int8x16_t y0 = vld1q_s8(y[i].qs), y1 = vld1q_s8(y[i].qs + 16);
+        const float yd = h2f(y[i].d);
+        for (int g = 0; g < 2; g++) {
+            int32x4_t t[4];
+            float ds[4];
+            for (int k = 0; k < 4; k++) {
+                int32x4_t s0, s1;
+                rowsums_q4_0(&x[4 * g + k][i], y0, y1, &s0, &s1);
+                t[k] = vaddq_s32(s0, s1);
+                ds[k] = h2f(x[4 * g + k][i].d) * yd;
+            }
+            /* [sum t0, sum t1, sum t2, sum t3] */
+            const int32x4_t sums = vpaddq_s32(vpaddq_s32(t[0], t[1]), vpaddq_s32(t[2], t[3]));
+            acc[g] = vfmaq_f32(acc[g], vcvtq_f32_s32(sums), vld1q_f32(ds));
+        }
+    }
+    vst1q_f32(s, acc[0]);
+    vst1q_f32(s + 4, acc[1]);
+    MR_NAN_FALLBACK(8, qw_vec_dot_q4_0_serial)
+}
+
+/* ---- attention q·K and RoPE ------------------------------------------------ */
+
+/* qw_dot_f32_steps64 for many keys: the 64-element steps by the reference,
+ * key by key, then the tail (one product at a time, in float) for 4 keys at
+ * once, key u in lane u -- the same multiply and add per element, in order */
+static void dot_f32_steps64_keys(const float *q, const float *k, size_t ks, int n_keys, int n, float *out) {
+    const int np = n & ~63;
+    int t = 0;
+    for (; t + 4 <= n_keys; t += 4) {
+        const float *kt = k + (size_t)t * ks;
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        if (np) {
+            float s4[4];
+            for (int u = 0; u < 4; u++) s4[u] = qw_dot_f32_steps64(q, kt + (size_t)u * ks, np);
+            sum = vld1q_f32(s4);
+        }
+        int i = np;
+        for (; i + 4 <= n; i += 4) {
+            const float32x4_t r0 = vld1q_f32(kt + i), r1 = vld1q_f32(kt + ks + i);
+            const float32x4_t r2 = vld1q_f32(kt + 2 * ks + i), r3 = vld1q_f32(kt + 3 * ks + i);
+            const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(r0, r1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(r0, r1));
+            const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(r2, r3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(r2, r3));
+            const float32x4_t c[4] = {vreinterpretq_f32_f64(vtrn1q_f64(t0, t2)), vreinterpretq_f32_f64(vtrn1q_f64(t1, t3)),
+                                      vreinterpretq_f32_f64(vtrn2q_f64(t0, t2)), vreinterpretq_f32_f64(vtrn2q_f64(t1, t3))};
+            for (int e = 0; e < 4; e++) sum = vaddq_f32(sum, vmulq_f32(vdupq_n_f32(q[i + e]), c[e]));
+        }
+        for (; i < n; i++) {
+            const float c4[4] = {kt[i], kt[ks + i], kt[2 * ks + i], kt[3 * ks + i]};
+            sum = vaddq_f32(sum, vmulq_f32(vdupq_n_f32(q[i]), vld1q_f32(c4)));
+        }
+        vst1q_f32(out + t, sum);
+    }
+    for (; t < n_keys; t++) out[t] = qw_dot_f32_steps64(q, k + (size_t)t * ks, n);
+}
+
+/* qw_rope_ref; normal pairs 2 at a time: even lanes fma(x0, c, x1 * -s), odd
+ * lanes fma(x0, s, x1 * c) (x1 * -s is -(x1 * s) exactly) */
+static void rope(float *v, int n_heads, int head_stride, const float *cs, int rope_dim, int neox) {
+    const int np = rope_dim / 2;
+    static const uint32_t negeven_bits[4] = {0x80000000u, 0, 0x80000000u, 0};
+    const uint32x4_t negeven = vld1q_u32(negeven_bits);
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * (size_t)head_stride;
+        int i = 0;
+        if (!neox)
+            for (; i + 2 <= np; i += 2) {
+                const float32x4_t X = vld1q_f32(x + 2 * i), CS = vld1q_f32(cs + 2 * i);
+                const float32x4_t sc = vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(vrev64q_f32(CS)), negeven));
+                vst1q_f32(x + 2 * i, vfmaq_f32(vmulq_f32(vtrn2q_f32(X, X), sc), vtrn1q_f32(X, X), CS));
+            }
+        for (; i < np; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const int a = neox ? i : 2 * i;
+            const int b = neox ? i + rope_dim / 2 : 2 * i + 1;
+            const float x0 = x[a], x1 = x[b];
+            x[a] = fmaf(x0, c, -(x1 * s));
+            x[b] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
 /* ---- the set ---------------------------------------------------------------- */
 
 static const qw_kernel_set g_neon = {
@@ -716,6 +855,10 @@ static const qw_kernel_set g_neon = {
             [QW_TYPE_IQ4_XS] = dot_iq4_xs,
         },
     .vec_dot_rows8 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8},
+    .vec_dot_r4 = {[QW_TYPE_Q4_0] = dot_q4_0_r4, [QW_TYPE_Q8_0] = dot_q8_0_r4},
+    .vec_dot_rows8_r8 = {[QW_TYPE_Q4_0] = dot_q4_0_rows8_r8},
+    .dot_f32_steps64_keys = dot_f32_steps64_keys,
+    .rope = rope,
     .quantize_act =
         {
             [QW_TYPE_F16] = quantize_act_f16,

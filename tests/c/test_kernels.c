@@ -16,15 +16,21 @@
  *      must equal the reference's.
  *  (a') the 4-activation-row kernels (vec_dot_x4, vec_dot_rows8_x4): each
  *      of the 4 results against the reference single-row dot, bit for bit.
+ *  (a'') the several-weight-row kernels (vec_dot_r4, vec_dot_rows8_r8) and
+ *      the many-row x 4-activation-row kernels (vec_dot_gemm4,
+ *      vec_dot_rows8_gemm4, including rows longer than their scale buffer):
+ *      every result against the reference single-row dot, bit for bit, and
+ *      nothing written outside the outputs.
  *  (d) the F32 attention / FFN kernels (dot_f32_steps64, dot_f32_lanes16,
- *      exp_sum16, swiglu) against accum.h / vexp.h, bit for bit: lengths
+ *      exp_sum16, swiglu, dot_f32_steps64_keys) against accum.h / vexp.h, bit for bit: lengths
  *      1..200 and longer, the float modes above, exp inputs over the whole
  *      range of exp's scale 2^n (subnormal results, overflow, |n| > 192),
  *      -inf as the softmax mask writes it, +inf, NaN and random bit patterns.
  *  (c) qw_matmul on hand-built weights with 1, 3, 7, 8, 16 and 37 rows,
  *      batches of 1..9 (4-row groups plus remainders) and pools of 1..4
  *      threads under every path (scalar included): outputs identical to
- *      scalar with one thread.
+ *      scalar with one thread; qw_matmul_n (several matrices, one input)
+ *      against one qw_matmul per matrix.
  *
  * Contract the kernels may rely on (and the data here respects): quantized
  * activation bytes are in -127..127, as every activation quantizer writes.
@@ -312,6 +318,8 @@ typedef struct {
     long acts;    /* quantize_act checks (activation types) */
     long matmuls; /* matmul output comparisons */
     long x4s;     /* vec_dot_x4 checks (4 results each) */
+    long mrs;     /* vec_dot_r4 / _rows8_r8 checks (4 or 8 results each) */
+    long gemms;   /* vec_dot_gemm4 checks (nr x 4 results each) */
 } counts;
 
 static counts g_counts[MAX_PATHS][QW_TYPE_COUNT];
@@ -410,6 +418,110 @@ static void test_vec_dot_x4(int pi, const char *path, uint32_t type, bool rows8)
                     CHECKF(gap == 0x5a5a5a5au, "%s %s x4 wrote outside its outputs", path, t->name);
                     g_counts[pi][type].x4s++;
                 }
+        free(tmp);
+        free(w);
+        free(a);
+    }
+}
+
+/* (a'') several weight rows against one activation row */
+static void test_vec_dot_mr(int pi, const char *path, uint32_t type, bool rows8) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (!qw_kernels_force(path)) return;
+    int R = 0;
+    const qw_vec_dot_mr_fn fnm = qw_get_vec_dot_mr_rows(type, rows8 ? 8 : 7, &R);
+    if (!fnm) return;
+    CHECKF(R == (rows8 ? QW_MR_ROWS8 : QW_MR_LANES8), "%s %s mr rows %d", path, t->name, R);
+    const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
+    static const int64_t block_lens[] = {1, 2, 3, 7, 8, 9, 17, 33};
+    for (size_t li = 0; li < sizeof block_lens / sizeof block_lens[0]; li++) {
+        const int64_t n = block_lens[li] * t->blck_size;
+        const size_t wrow = qw_row_size(type, n);
+        const size_t wstride = wrow + 8 * (li & 1); /* strides other than the row size too */
+        float *tmp = malloc((size_t)n * sizeof(float));
+        uint8_t *w = malloc(wstride * (size_t)R);
+        void *a = malloc(qw_row_size(t->vec_dot_type, n));
+        for (int wm = 0; wm < W_MODES; wm++)
+            for (int am = 0; am < A_MODES; am++)
+                for (int rep = 0; rep < 2; rep++) {
+                    rng_seed(((uint64_t)type << 40) ^ ((uint64_t)n << 16) ^ (uint64_t)(wm * 64 + am * 8 + rep) ^ 0x3131ULL);
+                    for (int r = 0; r < R; r++) make_weight_row(type, w + wstride * (size_t)r, n, (wm + r) % W_MODES, tmp);
+                    make_act_row(t->vec_dot_type, a, n, am, tmp);
+                    float s_ref[QW_MR_ROWS8], sm[QW_MR_ROWS8 + 1];
+                    memset(sm, 0x5a, sizeof sm);
+                    for (int r = 0; r < R; r++) ref(n, &s_ref[r], w + wstride * (size_t)r, a);
+                    fnm(n, sm, w, wstride, a);
+                    for (int r = 0; r < R; r++)
+                        CHECKF(same_float(s_ref[r], sm[r]),
+                               "%s %s%s mr n=%lld wmode=%d amode=%d rep=%d row %d: ref %.9g (0x%08x) mr %.9g (0x%08x)",
+                               path, t->name, rows8 ? " rows8" : "", (long long)n, wm, am, rep, r, (double)s_ref[r],
+                               (unsigned)qw_f32_bits(s_ref[r]), (double)sm[r], (unsigned)qw_f32_bits(sm[r]));
+                    uint32_t gap;
+                    memcpy(&gap, &sm[R], sizeof gap);
+                    CHECKF(gap == 0x5a5a5a5au, "%s %s mr wrote outside its outputs", path, t->name);
+                    g_counts[pi][type].mrs++;
+                }
+        free(tmp);
+        free(w);
+        free(a);
+    }
+}
+
+/* (a'') many weight rows against 4 activation rows */
+static void test_vec_dot_gemm4(int pi, const char *path, uint32_t type, bool rows8) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (!qw_kernels_force(path)) return;
+    int mult = 0;
+    const qw_vec_dot_gemm4_fn fng = qw_get_vec_dot_gemm4_rows(type, rows8 ? 8 : 7, &mult);
+    if (!fng) return;
+    CHECKF(mult == (rows8 ? QW_MR_ROWS8 : 1), "%s %s gemm4 row multiple %d", path, t->name, mult);
+    const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
+    /* 601 blocks: past the kernels' activation-scale buffer */
+    static const int64_t block_lens[] = {1, 2, 3, 7, 8, 9, 17, 33, 601};
+    static const int nr_lanes8[] = {1, 2, 3, 5, 8}, nr_rows8[] = {8, 16};
+    const int *nrs = rows8 ? nr_rows8 : nr_lanes8;
+    const int n_nrs = rows8 ? 2 : 5;
+    for (size_t li = 0; li < sizeof block_lens / sizeof block_lens[0]; li++) {
+        const int64_t n = block_lens[li] * t->blck_size;
+        const bool longrow = block_lens[li] > 100;
+        const size_t wrow = qw_row_size(type, n), arow = qw_row_size(t->vec_dot_type, n);
+        const size_t wstride = wrow + 8 * (li & 1), astride = arow + 8 * ((li >> 1) & 1);
+        const int max_nr = rows8 ? 16 : 8;
+        float *tmp = malloc((size_t)n * sizeof(float));
+        uint8_t *w = malloc(wstride * (size_t)max_nr);
+        uint8_t *a = malloc(astride * 4);
+        for (int ni = 0; ni < n_nrs; ni++) {
+            const int nr = nrs[ni];
+            const size_t ss = (size_t)nr + 3; /* output row stride, with a gap */
+            float *sg = malloc(sizeof(float) * ss * 4), *s_ref = malloc(sizeof(float) * (size_t)nr * 4);
+            for (int wm = 0; wm < W_MODES; wm++)
+                for (int am = 0; am < A_MODES; am++) {
+                    if (longrow && (wm + am) % 3) continue; /* a few modes for the long rows */
+                    rng_seed(((uint64_t)type << 40) ^ ((uint64_t)n << 16) ^ (uint64_t)(wm * 64 + am * 8 + nr) ^ 0x6464ULL);
+                    for (int r = 0; r < nr; r++) make_weight_row(type, w + wstride * (size_t)r, n, (wm + r) % W_MODES, tmp);
+                    for (int k = 0; k < 4; k++) make_act_row(t->vec_dot_type, a + astride * (size_t)k, n, (am + k) % A_MODES, tmp);
+                    memset(sg, 0x5a, sizeof(float) * ss * 4);
+                    for (int k = 0; k < 4; k++)
+                        for (int r = 0; r < nr; r++) ref(n, &s_ref[k * nr + r], w + wstride * (size_t)r, a + astride * (size_t)k);
+                    fng(n, nr, sg, ss, w, wstride, a, astride);
+                    for (int k = 0; k < 4; k++) {
+                        for (int r = 0; r < nr; r++)
+                            CHECKF(same_float(s_ref[k * nr + r], sg[(size_t)k * ss + (size_t)r]),
+                                   "%s %s%s gemm4 n=%lld nr=%d wmode=%d amode=%d row %d act %d: ref %.9g (0x%08x) gemm4 %.9g (0x%08x)",
+                                   path, t->name, rows8 ? " rows8" : "", (long long)n, nr, wm, am, r, k,
+                                   (double)s_ref[k * nr + r], (unsigned)qw_f32_bits(s_ref[k * nr + r]),
+                                   (double)sg[(size_t)k * ss + (size_t)r], (unsigned)qw_f32_bits(sg[(size_t)k * ss + (size_t)r]));
+                        for (size_t g = (size_t)nr; g < ss; g++) {
+                            uint32_t gap;
+                            memcpy(&gap, &sg[(size_t)k * ss + g], sizeof gap);
+                            CHECKF(gap == 0x5a5a5a5au, "%s %s gemm4 wrote outside its outputs", path, t->name);
+                        }
+                    }
+                    g_counts[pi][type].gemms++;
+                }
+            free(sg);
+            free(s_ref);
+        }
         free(tmp);
         free(w);
         free(a);
@@ -525,6 +637,62 @@ static void test_matmul(const char **paths, int n_paths, qw_pool **pools, uint32
 /* ======================================================================== */
 
 
+/* (c') qw_matmul_n: several matrices of one input in one job, against one
+ * qw_matmul each (scalar, one thread), on every path and 1..4 threads; one
+ * set shares the activation type (Q8_0, Q4_0 with 16 rows = serial order,
+ * IQ4_NL with 7 rows), the other does not (Q4_K, Q8_0: one call each) */
+static void test_matmul_n(const char **paths, int n_paths, qw_pool **pools) {
+    static const uint32_t sets[2][3] = {{QW_TYPE_Q8_0, QW_TYPE_Q4_0, QW_TYPE_IQ4_NL},
+                                        {QW_TYPE_Q4_K, QW_TYPE_Q8_0, QW_TYPE_Q8_0}};
+    static const int rows[3] = {37, 16, 7};
+    enum { MAX_BATCH = 9 };
+    const int64_t n_cols = 2 * QK_K;
+    long checks = 0;
+    for (int si = 0; si < 2; si++) {
+        uint8_t *data[3];
+        qw_weight W[3];
+        const qw_weight *Wp[3];
+        float *y_ref[3], *y[3];
+        size_t need = 0;
+        float *tmp = malloc((size_t)n_cols * sizeof(float));
+        float *x = malloc((size_t)n_cols * MAX_BATCH * sizeof(float));
+        rng_seed(0x3a7a0 + (uint64_t)si);
+        for (int i = 0; i < 3; i++) {
+            const size_t rb = qw_row_size(sets[si][i], n_cols);
+            data[i] = malloc(rb * (size_t)rows[i]);
+            for (int r = 0; r < rows[i]; r++) make_weight_row(sets[si][i], data[i] + rb * (size_t)r, n_cols, r % 2 ? W_RAW : W_QUANT_GAUSS, tmp);
+            W[i] = (qw_weight){data[i], sets[si][i], n_cols, rows[i], rb};
+            Wp[i] = &W[i];
+            y_ref[i] = malloc(sizeof(float) * (size_t)rows[i] * MAX_BATCH);
+            y[i] = malloc(sizeof(float) * (size_t)rows[i] * MAX_BATCH);
+            if (qw_matmul_scratch(&W[i], MAX_BATCH) > need) need = qw_matmul_scratch(&W[i], MAX_BATCH);
+        }
+        void *scratch = alloc64(need);
+        fill_floats(x, n_cols * MAX_BATCH, F_OUTLIER);
+        for (int nbat = 1; nbat <= MAX_BATCH; nbat++) {
+            qw_kernels_force("scalar");
+            for (int i = 0; i < 3; i++) qw_matmul(&W[i], x, nbat, y_ref[i], scratch, pools[0]);
+            for (int pi = 0; pi < n_paths; pi++) {
+                qw_kernels_force(paths[pi]);
+                for (int th = 0; th < 4; th++) {
+                    for (int i = 0; i < 3; i++) memset(y[i], 0xee, sizeof(float) * (size_t)rows[i] * (size_t)nbat);
+                    qw_matmul_n(Wp, y, 3, x, nbat, scratch, pools[th]);
+                    for (int i = 0; i < 3; i++)
+                        CHECKF(same_floats(y_ref[i], y[i], (size_t)rows[i] * (size_t)nbat),
+                               "matmul_n %s set %d matrix %d (%s) batch=%d threads=%d", paths[pi], si, i,
+                               qw_type_get(sets[si][i])->name, nbat, th + 1);
+                    checks++;
+                }
+            }
+        }
+        for (int i = 0; i < 3; i++) free(data[i]), free(y_ref[i]), free(y[i]);
+        free(scratch);
+        free(tmp);
+        free(x);
+    }
+    printf("  matmul_n: %ld checks (3 matrices each, shared and separate activations)\n", checks);
+}
+
 /* ======================================================================== */
 /* (d) F32 attention / FFN kernels                                          */
 /* ======================================================================== */
@@ -570,7 +738,12 @@ static void test_f32_kernels(const char *path) {
     const qw_dot_f32_fn ref_steps64 = qw_get_dot_f32_steps64(), ref_lanes16 = qw_get_dot_f32_lanes16();
     const qw_exp_sum16_fn ref_exp_sum = qw_get_exp_sum16();
     const qw_swiglu_fn ref_swig = qw_get_swiglu();
+    const qw_dot_f32_keys_fn ref_keys = qw_get_dot_f32_steps64_keys();
+    const qw_rope_fn ref_rope = qw_get_rope();
     CHECK(qw_kernels_force(path));
+    const qw_dot_f32_keys_fn keys = qw_get_dot_f32_steps64_keys();
+    const qw_rope_fn rope = qw_get_rope();
+    CHECK(keys != NULL && rope != NULL);
     const qw_dot_f32_fn steps64 = qw_get_dot_f32_steps64(), lanes16 = qw_get_dot_f32_lanes16();
     const qw_exp_sum16_fn exp_sum = qw_get_exp_sum16();
     const qw_swiglu_fn swig = qw_get_swiglu();
@@ -617,6 +790,76 @@ static void test_f32_kernels(const char *path) {
         CHECK(same_float(qw_dot_f32_steps64(a, b, n), steps64(a, b, n)));
         if (n % 16 == 0) CHECK(same_float(qw_dot_f32_lanes16(a, b, n), lanes16(a, b, n)));
         dots++;
+    }
+
+    /* dot_f32_steps64_keys: each key against qw_dot_f32_steps64, head sizes
+     * below, at and above 64 and odd key counts / strides */
+    {
+        enum { KMAX = 40, NK = 330 };
+        float *kv = malloc(sizeof(float) * KMAX * (NK + 3)), *out = malloc(sizeof(float) * (KMAX + 1));
+        CHECK(kv && out);
+        static const int key_counts[] = {1, 7, 8, 9, 16, 23, 33, 40};
+        rng_seed(0x4b455953);
+        for (int n = 1; kv && out && n <= NK; n += n < 72 ? 1 : 29) {
+            for (size_t ki = 0; ki < sizeof key_counts / sizeof key_counts[0]; ki++) {
+                const int nk = key_counts[ki];
+                const size_t stride = (size_t)n + ki % 3;
+                const int ma = (n + (int)ki) % F_MODES, mb = (n * 3 + (int)ki) % F_MODES;
+                fill_floats(a, n, ma);
+                fill_floats(kv, (int64_t)stride * nk, mb);
+                memset(out, 0x5a, sizeof(float) * (KMAX + 1));
+                keys(a, kv, stride, nk, n, out);
+                bool ok = true;
+                for (int t = 0; t < nk; t++) {
+                    const float r = qw_dot_f32_steps64(a, kv + (size_t)t * stride, n);
+                    const bool okt = same_float(r, out[t]);
+                    CHECKF(okt, "%s dot_f32_steps64_keys n=%d keys=%d key %d modes %s/%s: %a vs %a", path, n, nk, t,
+                           F_NAMES[ma], F_NAMES[mb], r, out[t]);
+                    ok = ok && okt;
+                }
+                uint32_t gap;
+                memcpy(&gap, &out[nk], sizeof gap);
+                CHECKF(gap == 0x5a5a5a5au, "%s dot_f32_steps64_keys wrote past key %d", path, nk);
+                fails += !ok;
+                dots++;
+            }
+        }
+        free(kv);
+        free(out);
+    }
+
+    /* rope: against qw_rope_ref, both pairings, rotations from real angles
+     * and arbitrary (specials included) cos/sin values, head strides past
+     * rope_dim */
+    {
+        static const int dims[] = {2, 4, 6, 8, 10, 16, 48, 64, 128};
+        long ropes = 0;
+        rng_seed(0x40be);
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (int neox = 0; neox < 2; neox++)
+                for (int mode = 0; mode < 3; mode++) {
+                    const int nd = dims[di], nh = 1 + (int)(di % 3), stride = nd + (mode == 2 ? 6 : 0);
+                    float cs[128];
+                    for (int i = 0; i < nd / 2; i++) {
+                        if (mode == 1) {
+                            cs[2 * i] = special_value();
+                            cs[2 * i + 1] = rng_gauss();
+                        } else {
+                            const float t = (float)(rng_unif() * 2000.0);
+                            cs[2 * i] = cosf(t);
+                            cs[2 * i + 1] = sinf(t);
+                        }
+                    }
+                    fill_floats(x, (int64_t)stride * nh, mode == 1 ? F_WIDE : F_OUTLIER);
+                    memcpy(y, x, sizeof(float) * (size_t)stride * (size_t)nh);
+                    qw_rope_ref(x, nh, stride, cs, nd, neox);
+                    rope(y, nh, stride, cs, nd, neox);
+                    const bool ok = same_floats(x, y, (size_t)stride * (size_t)nh);
+                    CHECKF(ok, "%s rope dim=%d heads=%d neox=%d mode %d", path, nd, nh, neox, mode);
+                    fails += !ok;
+                    ropes++;
+                }
+        printf("  %-6s rope: own %d, %ld checks\n", path, rope != ref_rope, ropes);
     }
 
     /* exp_sum16: chunks rewritten, the tail left alone, the double sum */
@@ -693,10 +936,10 @@ static void test_f32_kernels(const char *path) {
         CHECKF(same_float(x[i], r), "swiglu reference [%d] %a: %a vs %a", i, y[i], x[i], r);
     }
 
-    printf("  %-6s f32: own steps64 %d lanes16 %d exp_sum16 %d swiglu %d; %ld dot checks, %ld exp_sum16 checks, "
-           "%ld swiglu checks, %ld failed\n",
-           path, steps64 != ref_steps64, lanes16 != ref_lanes16, exp_sum != ref_exp_sum, swig != ref_swig, dots,
-           exps, swis, fails);
+    printf("  %-6s f32: own steps64 %d lanes16 %d exp_sum16 %d swiglu %d keys %d; %ld dot checks, %ld exp_sum16 "
+           "checks, %ld swiglu checks, %ld failed\n",
+           path, steps64 != ref_steps64, lanes16 != ref_lanes16, exp_sum != ref_exp_sum, swig != ref_swig,
+           keys != ref_keys, dots, exps, swis, fails);
 done:
     free(a), free(b), free(x), free(y), free(up);
 }
@@ -727,6 +970,10 @@ int main(void) {
             if (t && t->vec_dot_rows8) test_vec_dot(pi, paths[pi], ty, true);
             if (t && t->vec_dot) test_vec_dot_x4(pi, paths[pi], ty, false);
             if (t && t->vec_dot_rows8) test_vec_dot_x4(pi, paths[pi], ty, true);
+            if (t && t->vec_dot) test_vec_dot_mr(pi, paths[pi], ty, false);
+            if (t && t->vec_dot_rows8) test_vec_dot_mr(pi, paths[pi], ty, true);
+            if (t && t->vec_dot) test_vec_dot_gemm4(pi, paths[pi], ty, false);
+            if (t && t->vec_dot_rows8) test_vec_dot_gemm4(pi, paths[pi], ty, true);
         }
         for (uint32_t ty = 0; ty < QW_TYPE_COUNT; ty++)
             if (is_act[ty]) test_quantize_act(pi, paths[pi], ty);
@@ -741,6 +988,7 @@ int main(void) {
             const qw_type_traits *t = qw_type_get(ty);
             if (t && t->vec_dot) test_matmul(paths, n_paths, pools, ty);
         }
+        test_matmul_n(paths, n_paths, pools);
     }
     for (int th = 0; th < 4; th++) qw_pool_free(pools[th]);
 
@@ -754,8 +1002,9 @@ int main(void) {
                 continue;
             }
             if (t->vec_dot)
-                printf("  %-6s %-7s %-9s %5ld dot checks, %5ld x4 checks, %5ld matmul checks\n", paths[pi],
-                       t->name, c->own_dot ? "own dot" : "scalar", c->dots, c->x4s, c->matmuls);
+                printf("  %-6s %-7s %-9s %5ld dot checks, %5ld x4, %4ld mr, %4ld gemm4, %5ld matmul checks\n",
+                       paths[pi], t->name, c->own_dot ? "own dot" : "scalar", c->dots, c->x4s, c->mrs, c->gemms,
+                       c->matmuls);
             if (is_act[ty])
                 printf("  %-6s %-7s %-9s %5ld quantize_act checks\n", paths[pi], t->name,
                        c->own_act ? "own quant" : "scalar", c->acts);
