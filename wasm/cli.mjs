@@ -4,8 +4,12 @@
 //   --wasm st|mt   which build: single-threaded (default) or pthreads
 //                  (chosen automatically when --threads > 1)
 //   --batch N      eval: the first N tokens as one batch, then one at a time
+//   --module DIR   load qwasm.mjs/qwasm.wasm from DIR instead of build-wasm*/
+//   bench          as the native `qwasm bench` (table rows on stdout)
 // Build the modules first: bash scripts/build-wasm.sh
+import { pathToFileURL } from 'node:url';
 import { Engine, QwasmError, formatEvalRow, formatFixed, formatG, formatInfo } from './engine.mjs';
+import { benchHeader, parseThreadList, runBench } from '../web/bench/bench.mjs';
 
 const USAGE =
   'usage: node wasm/cli.mjs COMMAND [options]\n' +
@@ -19,7 +23,10 @@ const USAGE =
   '                                 teacher-forced logits, one JSON object per position\n' +
   '  tokenize -m MODEL [--no-bos] TEXT\n' +
   '                                 token ids of TEXT\n' +
-  '  every command: [--wasm st|mt]  single-threaded (default) or pthreads build\n';
+  '  bench -m MODEL [-p 64] [-n 64] [-t 1,2] [-r 5]\n' +
+  '                                 prompt (pp) and generation (tg) tokens/s\n' +
+  '  every command: [--wasm st|mt]  single-threaded (default) or pthreads build\n' +
+  '                 [--module DIR]  the qwasm.mjs + qwasm.wasm to use\n';
 
 const INT_MAX = 2147483647;
 
@@ -57,7 +64,7 @@ function parseArgs(argv) {
   const o = {
     model: null, prompt: null, tokens: null, stops: [], nPredict: 128, nCtx: 0, threads: 1,
     threadsSet: false, top: 5, noBos: false, seed: undefined, positional: [], batch: 0,
-    wasm: null, sp: {},
+    wasm: null, sp: {}, threadList: null, reps: 5, nPredictSet: false, moduleDir: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -73,11 +80,20 @@ function parseArgs(argv) {
       case '-m': case '--model': o.model = v; break;
       case '-p': case '--prompt': o.prompt = v; break;
       case '--tokens': o.tokens = v; break;
-      case '-n': case '--n-predict': o.nPredict = parseInt_(a, v, 0, INT_MAX); break;
+      case '-n': case '--n-predict': o.nPredict = parseInt_(a, v, 0, INT_MAX); o.nPredictSet = true; break;
+      case '-r': case '--reps': o.reps = parseInt_(a, v, 1, 1000); break;
+      case '--module': o.moduleDir = v; break;
       case '-c': case '--ctx': o.nCtx = parseInt_(a, v, 1, 1 << 20); break;
       case '-t': case '--threads':
-        if (v.includes(',')) { cliError('only bench takes a list of thread counts'); throw new Exit(2); }
-        o.threads = parseInt_(a, v, 1, 512); o.threadsSet = true; break;
+        if (v.includes(',')) {
+          o.threadList = parseThreadList(v);
+          if (!o.threadList) { cliError(`${a} expects integers in [1, 512], got '${v}'`); throw new Exit(2); }
+          o.threads = Math.max(...o.threadList);
+        } else {
+          o.threads = parseInt_(a, v, 1, 512);
+          o.threadList = [o.threads];
+        }
+        o.threadsSet = true; break;
       case '--top': o.top = parseInt_(a, v, 1, 1 << 20); break;
       case '--batch': o.batch = parseInt_(a, v, 1, INT_MAX); break;
       case '--temp': o.sp.temperature = parseFloat_(a, v, 0.0, 100.0); break;
@@ -114,7 +130,8 @@ async function engineFor(o) {
     cliError('the single-threaded build runs 1 thread (use --wasm mt)');
     throw new Exit(2);
   }
-  return Engine.create({ variant, threads: o.threads });
+  const moduleUrl = o.moduleDir ? pathToFileURL(o.moduleDir.replace(/\/?$/, '/') + 'qwasm.mjs') : undefined;
+  return Engine.create({ variant, threads: o.threads, moduleUrl });
 }
 
 async function loadModel(engine, path) {
@@ -208,6 +225,22 @@ async function cmdRun(e, o) {
   return 0;
 }
 
+async function cmdBench(e, o) {
+  let p = 64;
+  if (o.prompt !== null) p = parseInt_('-p', o.prompt, 0, 1 << 16);
+  const n = o.nPredictSet ? o.nPredict : 64;
+  if (n > (1 << 16)) return cliError(`-n expects at most ${1 << 16} for bench`);
+  if (p === 0 && n === 0) return cliError('nothing to measure: -p and -n are both 0');
+  if (o.positional.length) return cliError(`bench takes no arguments ('${o.positional[0]}')`);
+  await loadModel(e, o.model);
+  await write(benchHeader(p, n) + '\n');
+  await runBench(e, {
+    p, n, reps: o.reps, threads: o.threadList ?? [1], seed: o.seed ?? 0n, name: o.model,
+    onRow: (row) => process.stdout.write(row.line + '\n'),
+  });
+  return 0;
+}
+
 async function main(argv) {
   if (argv.length < 1 || ['help', '-h', '--help'].includes(argv[0])) {
     (argv.length < 1 ? process.stderr : process.stdout).write(USAGE);
@@ -215,9 +248,13 @@ async function main(argv) {
   }
   const cmd = argv[0];
   const o = parseArgs(argv.slice(1));
-  const cmds = { info: cmdInfo, run: cmdRun, eval: cmdEval, tokenize: cmdTokenize };
+  const cmds = { info: cmdInfo, run: cmdRun, eval: cmdEval, tokenize: cmdTokenize, bench: cmdBench };
+  if (o.threadList && o.threadList.length > 1 && cmd !== 'bench') {
+    cliError('only bench takes a list of thread counts');
+    return 2;
+  }
   if (!cmds[cmd]) {
-    if (cmd === 'synth' || cmd === 'bench') { cliError(`'${cmd}' is native-only (use build/qwasm ${cmd})`); return 2; }
+    if (cmd === 'synth') { cliError(`'${cmd}' is native-only (use build/qwasm ${cmd})`); return 2; }
     cliError(`unknown command '${cmd}' (try 'qwasm help')`);
     return 2;
   }

@@ -20,7 +20,9 @@
  * variable. Within one decode the next matmul comes microseconds later, so the
  * workers stay hot; between tokens (or when idle) they sleep after this long
  * and do not burn a core. */
+#ifndef QW_POOL_SPIN_NS
 #define QW_POOL_SPIN_NS 100000L
+#endif
 
 struct qw_pool {
     int n;

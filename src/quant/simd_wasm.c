@@ -77,6 +77,7 @@
 #include <string.h>
 #include <wasm_simd128.h>
 
+#include "../core/vexp.h"
 #include "accum.h"
 #include "blocks.h"
 #include "fp16.h"
@@ -101,6 +102,16 @@ static inline v128_t fix_midpoints(v128_t r, v128_t p, v128_t c, v128_t mask, v1
     return wasm_i64x2_add(r, wasm_v128_and(step, move));
 }
 
+/* Rounds both f64x2 lanes to float (and back to double). The empty asm keeps
+ * LLVM 14 from folding the two conversions into fpext(fptrunc(v2f64)), which
+ * it scalarizes (2 extracts, 4 scalar conversions, splat + replace) instead of
+ * emitting f32x4.demote_f64x2_zero + f64x2.promote_low_f32x4. */
+static inline v128_t round_f32(v128_t r) {
+    v128_t f = wasm_f32x4_demote_f64x2_zero(r);
+    __asm__("" : "+r"(f));
+    return wasm_f64x2_promote_low_f32x4(f);
+}
+
 /* acc[i] = (float)fmaf(d, s[i], acc[i]) lanewise, for n <= 4 vectors of two
  * lanes. acc holds float values widened to double; s holds integers of
  * magnitude <= 2^24 as doubles. The midpoint test is two operations per
@@ -111,16 +122,74 @@ static inline __attribute__((always_inline)) void fma_f64x2(v128_t *acc, const v
     const v128_t dd = wasm_f64x2_splat((double)d);
     const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
     const v128_t mid = wasm_i64x2_const_splat(0x10000000);
-    v128_t p[4], r[4], hit = wasm_i64x2_const_splat(0);
+    v128_t p[4], r[4], hit;
     for (int i = 0; i < n; i++) {
         p[i] = wasm_f64x2_mul(dd, s[i]);
         r[i] = wasm_f64x2_add(p[i], acc[i]);
-        hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(r[i], mask), mid));
+    }
+    /* the 29 low mantissa bits sit in each lane's low 32-bit word: test
+     * four lanes per i32x4 (low words of two vectors side by side) */
+    const v128_t m32 = wasm_i32x4_const_splat(0x1fffffff), mid32 = wasm_i32x4_const_splat(0x10000000);
+    if (n == 4) {
+        const v128_t w01 = wasm_i32x4_shuffle(r[0], r[1], 0, 2, 4, 6);
+        const v128_t w23 = wasm_i32x4_shuffle(r[2], r[3], 0, 2, 4, 6);
+        hit = wasm_v128_or(wasm_i32x4_eq(wasm_v128_and(w01, m32), mid32),
+                           wasm_i32x4_eq(wasm_v128_and(w23, m32), mid32));
+    } else {
+        hit = wasm_i64x2_const_splat(0);
+        for (int i = 0; i + 1 < n; i += 2)
+            hit = wasm_v128_or(hit, wasm_i32x4_eq(wasm_v128_and(wasm_i32x4_shuffle(r[i], r[i + 1], 0, 2, 4, 6), m32), mid32));
+        if (n & 1) hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(r[n - 1], mask), mid));
     }
     if (wasm_v128_any_true(hit))
         for (int i = 0; i < n; i++) r[i] = fix_midpoints(r[i], p[i], acc[i], mask, mid);
-    for (int i = 0; i < n; i++)
-        acc[i] = wasm_f64x2_promote_low_f32x4(wasm_f32x4_demote_f64x2_zero(r[i]));
+    for (int i = 0; i < n; i++) acc[i] = round_f32(r[i]);
+}
+
+/* qw_fp16_to_fp32 without branches for finite halves: the magnitude bits
+ * moved into float position denote the value times 2^-112 (subnormal halves
+ * become float subnormals), so one exact multiply by 2^112 finishes; the
+ * sign rides along. Infinities and NaNs take the reference conversion. */
+static inline float h2f(uint16_t h) {
+    if (__builtin_expect((h & 0x7c00) == 0x7c00, 0)) return qw_fp16_to_fp32(h);
+    const uint32_t b = ((uint32_t)(h & 0x7fff) << 13) | ((uint32_t)(h & 0x8000) << 16);
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f * 0x1p112f;
+}
+
+/* The midpoint-test constants, made opaque to LLVM (empty asm) so that they
+ * stay in locals for a whole kernel: otherwise every use is a v128.const,
+ * which V8 rematerializes inside the loop. */
+typedef struct {
+    v128_t m32, mid32, mask, mid;
+} fma_k;
+
+static inline fma_k fma_k_init(void) {
+    fma_k k = {wasm_i32x4_const_splat(0x1fffffff), wasm_i32x4_const_splat(0x10000000),
+               wasm_i64x2_const_splat(0x1fffffff), wasm_i64x2_const_splat(0x10000000)};
+    __asm__("" : "+r"(k.m32));
+    __asm__("" : "+r"(k.mid32));
+    __asm__("" : "+r"(k.mask));
+    __asm__("" : "+r"(k.mid));
+    return k;
+}
+
+/* fma_f64x2 for four vectors with the constants passed in */
+static inline __attribute__((always_inline)) void fma4_k(v128_t *acc, const v128_t *s, float d, const fma_k *k) {
+    const v128_t dd = wasm_f64x2_splat((double)d);
+    v128_t p[4], r[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = wasm_f64x2_mul(dd, s[i]);
+        r[i] = wasm_f64x2_add(p[i], acc[i]);
+    }
+    const v128_t w01 = wasm_i32x4_shuffle(r[0], r[1], 0, 2, 4, 6);
+    const v128_t w23 = wasm_i32x4_shuffle(r[2], r[3], 0, 2, 4, 6);
+    const v128_t hit = wasm_v128_or(wasm_i32x4_eq(wasm_v128_and(w01, k->m32), k->mid32),
+                                    wasm_i32x4_eq(wasm_v128_and(w23, k->m32), k->mid32));
+    if (__builtin_expect(wasm_v128_any_true(hit), 0))
+        for (int i = 0; i < 4; i++) r[i] = fix_midpoints(r[i], p[i], acc[i], k->mask, k->mid);
+    for (int i = 0; i < 4; i++) acc[i] = round_f32(r[i]);
 }
 
 /* lanes 0,1 and 2,3 of an i32x4 as f64x2 */
@@ -215,7 +284,7 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
         v128_t lo, hi;
         block_lanes(wasm_i8x16_sub(lo_nibbles(q), eight), wasm_i8x16_sub(hi_nibbles(q), eight),
                     y[i].qs, &lo, &hi);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc);
 }
@@ -247,7 +316,7 @@ static void vec_dot_q4_0_serial(int64_t n, float *s, const void *vx, const void 
         const v128_t t = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
         const int32_t sumi = wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1) +
                              wasm_i32x4_extract_lane(t, 2) + wasm_i32x4_extract_lane(t, 3);
-        const float d = qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d);
+        const float d = h2f(x[i].d) * h2f(y[i].d);
         acc = fma_exact_product((double)sumi * (double)d, acc);
     }
     *s = acc;
@@ -264,7 +333,7 @@ static void vec_dot_q4_1(int64_t n, float *s, const void *vx, const void *vy) {
         v128_t lo, hi;
         block_lanes(lo_nibbles(q), hi_nibbles(q), y[i].qs, &lo, &hi);
         summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc) + summs;
 }
@@ -284,7 +353,7 @@ static void vec_dot_q5_0(int64_t n, float *s, const void *vx, const void *vy) {
             wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc);
 }
@@ -304,7 +373,7 @@ static void vec_dot_q5_1(int64_t n, float *s, const void *vx, const void *vy) {
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
         summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc) + summs;
 }
@@ -317,7 +386,7 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     for (int64_t i = 0; i < n / QK8_0; i++) {
         v128_t lo, hi;
         block_lanes(wasm_v128_load(x[i].qs), wasm_v128_load(x[i].qs + 16), y[i].qs, &lo, &hi);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc);
 }
@@ -336,9 +405,142 @@ static void vec_dot_iq4_nl(int64_t n, float *s, const void *vx, const void *vy) 
         v128_t lo, hi;
         block_lanes(wasm_i8x16_swizzle(table, lo_nibbles(q)), wasm_i8x16_swizzle(table, hi_nibbles(q)),
                     y[i].qs, &lo, &hi);
-        lanes8_fma(&acc, lo, hi, qw_fp16_to_fp32(x[i].d) * qw_fp16_to_fp32(y[i].d));
+        lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
     }
     *s = lanes8_hsum(&acc);
+}
+
+/* ---- several weight rows against one activation row (generation) ------ */
+
+/* i8x16 levels of a block's elements 0..15 (*x0) and 16..31 (*x1) */
+static inline void unpack_q8_0(const block_q8_0 *b, v128_t *x0, v128_t *x1) {
+    *x0 = wasm_v128_load(b->qs);
+    *x1 = wasm_v128_load(b->qs + 16);
+}
+static inline void unpack_q4_0(const block_q4_0 *b, v128_t *x0, v128_t *x1) {
+    const v128_t q = wasm_v128_load(b->qs), eight = wasm_i8x16_splat(8);
+    *x0 = wasm_i8x16_sub(lo_nibbles(q), eight);
+    *x1 = wasm_i8x16_sub(hi_nibbles(q), eight);
+}
+static inline void unpack_q5_0(const block_q5_0 *b, v128_t *x0, v128_t *x1) {
+    const uint32_t qh = load_u32(b->qh);
+    const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
+    *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh)));
+    *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
+}
+static inline void unpack_iq4_nl(const block_iq4_nl *b, v128_t *x0, v128_t *x1) {
+    const v128_t q = wasm_v128_load(b->qs), table = IQ4NL_TABLE;
+    *x0 = wasm_i8x16_swizzle(table, lo_nibbles(q));
+    *x1 = wasm_i8x16_swizzle(table, hi_nibbles(q));
+}
+
+/* The activation block widened once: i16x8 of elements 0-7, 8-15, 16-23, 24-31 */
+static inline void widen_y(const int8_t *q, v128_t y[4]) {
+    const v128_t a = wasm_v128_load(q), b = wasm_v128_load(q + 16);
+    y[0] = wasm_i16x8_extend_low_i8x16(a);
+    y[1] = wasm_i16x8_extend_high_i8x16(a);
+    y[2] = wasm_i16x8_extend_low_i8x16(b);
+    y[3] = wasm_i16x8_extend_high_i8x16(b);
+}
+
+/* lanes8 sums (lo = quads 0..3, hi = 4..7) of x0/x1 against a widened y */
+static inline void block_lanes_w(v128_t x0, v128_t x1, const v128_t y[4], v128_t *lo, v128_t *hi) {
+    const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x0), y[0]);
+    const v128_t p1 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x0), y[1]);
+    const v128_t p2 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x1), y[2]);
+    const v128_t p3 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x1), y[3]);
+    *lo = quads(p0, p1);
+    *hi = quads(p2, p3);
+}
+
+/* vec_dot_r4 (kernels.h): QW_MR_LANES8 rows in the lanes8 order, each
+ * bit-identical to the single-row kernel above (same integer lanes, same
+ * d = x.d * y.d, same fma sequence per row) */
+#define DEFINE_R4_LANES8(NAME, BT, QK, UNPACK)                                                     \
+    static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
+        const block_q8_0 *y = vy;                                                                  \
+        const fma_k k = fma_k_init();                                                              \
+        const BT *x[QW_MR_LANES8];                                                                 \
+        lanes8 acc[QW_MR_LANES8];                                                                  \
+        for (int r = 0; r < QW_MR_LANES8; r++) {                                                   \
+            x[r] = (const BT *)((const char *)vx + (size_t)r * bx);                                \
+            lanes8_zero(&acc[r]);                                                                  \
+        }                                                                                          \
+        for (int64_t i = 0; i < n / (QK); i++) {                                                   \
+            v128_t yw[4];                                                                          \
+            widen_y(y[i].qs, yw);                                                                  \
+            const float dy = h2f(y[i].d);                                                          \
+            _Pragma("clang loop unroll(full)")                                                     \
+            for (int r = 0; r < QW_MR_LANES8; r++) {                                               \
+                v128_t x0, x1, lo, hi;                                                             \
+                UNPACK(&x[r][i], &x0, &x1);                                                        \
+                block_lanes_w(x0, x1, yw, &lo, &hi);                                               \
+                const v128_t sv[4] = {i32_lo_f64(lo), i32_hi_f64(lo), i32_lo_f64(hi), i32_hi_f64(hi)}; \
+                fma4_k(acc[r].v, sv, h2f(x[r][i].d) * dy, &k);                                     \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
+    }
+
+DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, unpack_q8_0)
+DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_q4_0)
+DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
+DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
+
+/* Q4_0 serial order, QW_MR_ROWS8 rows: row r's accumulator is lane r of
+ * four f64x2 vectors, so the per-block fmaf of all 8 rows is four vector
+ * operations; (float)sumi and d = x.d * y.d exactly as the single row. */
+static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {
+    const block_q8_0 *y = vy;
+    const block_q4_0 *x[QW_MR_ROWS8];
+    for (int r = 0; r < QW_MR_ROWS8; r++) x[r] = (const block_q4_0 *)((const char *)vx + (size_t)r * bx);
+    v128_t acc[4];
+    for (int j = 0; j < 4; j++) acc[j] = wasm_f64x2_const_splat(0.0);
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        v128_t yw[4];
+        widen_y(y[i].qs, yw);
+        const float dy = h2f(y[i].d);
+        v128_t t[QW_MR_ROWS8];
+        float d[QW_MR_ROWS8];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < QW_MR_ROWS8; r++) {
+            v128_t x0, x1;
+            unpack_q4_0(&x[r][i], &x0, &x1);
+            const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x0), yw[0]);
+            const v128_t p1 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x0), yw[1]);
+            const v128_t p2 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x1), yw[2]);
+            const v128_t p3 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x1), yw[3]);
+            t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
+            d[r] = h2f(x[r][i].d) * dy;
+        }
+        /* block sums of rows 0..3 and 4..7 (exact integer adds, any order) */
+        v128_t sum[2];
+        for (int h = 0; h < 2; h++) {
+            const v128_t *u = t + 4 * h;
+            const v128_t a = wasm_i32x4_add(wasm_i32x4_shuffle(u[0], u[1], 0, 4, 1, 5),
+                                            wasm_i32x4_shuffle(u[0], u[1], 2, 6, 3, 7));
+            const v128_t b = wasm_i32x4_add(wasm_i32x4_shuffle(u[2], u[3], 0, 4, 1, 5),
+                                            wasm_i32x4_shuffle(u[2], u[3], 2, 6, 3, 7));
+            /* a = (r0: 0+2, r1: 0+2, r0: 1+3, r1: 1+3), b likewise for r2, r3 */
+            sum[h] = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+        }
+        v128_t p[4], rr[4], hit = wasm_i64x2_const_splat(0);
+        for (int j = 0; j < 4; j++) {
+            const v128_t sv = j & 1 ? i32_hi_f64(sum[j / 2]) : i32_lo_f64(sum[j / 2]);
+            p[j] = wasm_f64x2_mul(sv, wasm_f64x2_make((double)d[2 * j], (double)d[2 * j + 1]));
+            rr[j] = wasm_f64x2_add(p[j], acc[j]);
+            hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(rr[j], mask), mid));
+        }
+        if (wasm_v128_any_true(hit))
+            for (int j = 0; j < 4; j++) rr[j] = fix_midpoints(rr[j], p[j], acc[j], mask, mid);
+        for (int j = 0; j < 4; j++) acc[j] = round_f32(rr[j]);
+    }
+    for (int j = 0; j < 4; j++) {
+        s[2 * j] = (float)wasm_f64x2_extract_lane(acc[j], 0);
+        s[2 * j + 1] = (float)wasm_f64x2_extract_lane(acc[j], 1);
+    }
 }
 
 /* ======================================================================== */
@@ -737,6 +939,248 @@ static void vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
 }
 
 /* ======================================================================== */
+/* F32 attention / FFN kernels: accum.h's dot orders and vexp.h's exp         */
+/* ======================================================================== */
+
+/* Here fmaf(a, b, c) has float a and b, so the product is exact in double
+ * (48 bits) but, unlike the block types above, can lie far below 2^-149.
+ * The midpoint argument of the header holds wherever r = RN53(a*b + c) is a
+ * normal float magnitude (>= 2^-126) or zero; for 0 < |r| < 2^-126 float
+ * midpoints are not recognisable from r's low mantissa bits, so such lanes
+ * (absurdly small values, never in a real model) take the scalar path. */
+
+/* fmaf(a, b, c) from p = (double)a * b: qw_fmaf_soft's steps (core/qfma.h) */
+static float fma_from_product(double p, float c) {
+    const double r = p + (double)c;
+    const float f = (float)r;
+    if (!isfinite(r) || (double)f == r) return f;
+    const float g = nextafterf(f, r > (double)f ? INFINITY : -INFINITY);
+    if (!isfinite(g) || r - (double)f != (double)g - r) return f;
+    const double bv = r - p;
+    const double err = (p - (r - bv)) + ((double)c - bv);
+    if (err == 0.0) return f;
+    const float lo = f < g ? f : g, hi = f < g ? g : f;
+    return err > 0.0 ? hi : lo;
+}
+
+/* lanes 0,1 and 2,3 of an f32x4 as f64x2 */
+static inline v128_t f32_lo_f64(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t f32_hi_f64(v128_t v) {
+    return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+
+/* 0 < |r| < 2^-126, lanewise (NaN: false) */
+static inline v128_t tiny_lanes(v128_t r) {
+    const v128_t t = wasm_f64x2_abs(r);
+    return wasm_v128_and(wasm_f64x2_lt(t, wasm_f64x2_const_splat(0x1p-126)),
+                         wasm_f64x2_gt(t, wasm_f64x2_const_splat(0.0)));
+}
+
+/* 16 fma lanes: acc[j] (lanes 2j, 2j+1, floats as doubles) = fmaf(a, b, acc)
+ * for a[0..16), b[0..16) */
+static inline __attribute__((always_inline)) void fma16_step(v128_t acc[8], const float *a, const float *b) {
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    v128_t p[8], r[8], hit = wasm_i64x2_const_splat(0);
+    for (int k = 0; k < 4; k++) {
+        const v128_t va = wasm_v128_load(a + 4 * k), vb = wasm_v128_load(b + 4 * k);
+        p[2 * k] = wasm_f64x2_mul(f32_lo_f64(va), f32_lo_f64(vb));
+        p[2 * k + 1] = wasm_f64x2_mul(f32_hi_f64(va), f32_hi_f64(vb));
+    }
+    for (int j = 0; j < 8; j++) {
+        r[j] = wasm_f64x2_add(p[j], acc[j]);
+        hit = wasm_v128_or(hit, wasm_v128_or(wasm_i64x2_eq(wasm_v128_and(r[j], mask), mid), tiny_lanes(r[j])));
+    }
+    if (__builtin_expect(wasm_v128_any_true(hit), 0)) {
+        /* rare: a float midpoint (exact or not) or a subnormal-range sum */
+        for (int j = 0; j < 8; j++) {
+            const float c0 = (float)wasm_f64x2_extract_lane(acc[j], 0), c1 = (float)wasm_f64x2_extract_lane(acc[j], 1);
+            const float f0 = fma_from_product(wasm_f64x2_extract_lane(p[j], 0), c0);
+            const float f1 = fma_from_product(wasm_f64x2_extract_lane(p[j], 1), c1);
+            acc[j] = wasm_f64x2_make((double)f0, (double)f1);
+        }
+        return;
+    }
+    for (int j = 0; j < 8; j++) acc[j] = round_f32(r[j]);
+}
+
+static inline void acc16_store(const v128_t acc[8], float out[16]) {
+    for (int j = 0; j < 8; j++) {
+        out[2 * j] = (float)wasm_f64x2_extract_lane(acc[j], 0);
+        out[2 * j + 1] = (float)wasm_f64x2_extract_lane(acc[j], 1);
+    }
+}
+
+/* qw_dot_f32_lanes16 (n a multiple of 16) */
+static float dot_f32_lanes16(const float *a, const float *b, int n) {
+    v128_t acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = wasm_f64x2_const_splat(0.0);
+    for (int i = 0; i + 16 <= n; i += 16) fma16_step(acc, a + i, b + i);
+    float f[16];
+    acc16_store(acc, f);
+    return qw_hsum16(f);
+}
+
+/* qw_dot_f32_steps64 */
+static float dot_f32_steps64(const float *a, const float *b, int n) {
+    const int np = n & ~63;
+    float sum = 0.0f;
+    if (np) {
+        v128_t acc[4][8];
+        for (int j = 0; j < 4; j++)
+            for (int k = 0; k < 8; k++) acc[j][k] = wasm_f64x2_const_splat(0.0);
+        for (int i = 0; i < np; i += 64)
+            for (int j = 0; j < 4; j++) fma16_step(acc[j], a + i + 16 * j, b + i + 16 * j);
+        float f[4][16];
+        for (int j = 0; j < 4; j++) acc16_store(acc[j], f[j]);
+        for (int l = 0; l < 16; l++) {
+            f[0][l] += f[2][l];
+            f[1][l] += f[3][l];
+            f[0][l] += f[1][l];
+        }
+        sum = qw_hsum16(f[0]);
+    }
+    for (int i = np; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+static void dot_f32_steps64_keys(const float *q, const float *k, size_t k_stride, int n_keys, int n, float *out) {
+    for (int t = 0; t < n_keys; t++) out[t] = dot_f32_steps64(q, k + (size_t)t * k_stride, n);
+}
+
+/* ---- qw_vexpf over 16 lanes ------------------------------------------- */
+
+/* 16 lanes of floats held as 8 f64x2 */
+typedef struct {
+    v128_t v[8];
+} f64x16;
+
+static inline f64x16 f64x16_load(const float *x) {
+    f64x16 r;
+    for (int k = 0; k < 4; k++) {
+        const v128_t v = wasm_v128_load(x + 4 * k);
+        r.v[2 * k] = f32_lo_f64(v);
+        r.v[2 * k + 1] = f32_hi_f64(v);
+    }
+    return r;
+}
+
+static inline f64x16 f64x16_splat(float c) {
+    f64x16 r;
+    for (int j = 0; j < 8; j++) r.v[j] = wasm_f64x2_splat((double)c);
+    return r;
+}
+
+/* fmaf(a, b, c) on 16 lanes, for lanes whose sums are never in (0, 2^-126)
+ * in magnitude (vexp16's caller guarantees it, see there): midpoints are
+ * fixed in SIMD (fix_midpoints), no scalar path */
+static inline __attribute__((always_inline)) f64x16 fma16n(f64x16 a, f64x16 b, f64x16 c) {
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    f64x16 p, r;
+    v128_t hit = wasm_i64x2_const_splat(0);
+    for (int j = 0; j < 8; j++) {
+        p.v[j] = wasm_f64x2_mul(a.v[j], b.v[j]);
+        r.v[j] = wasm_f64x2_add(p.v[j], c.v[j]);
+        hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(r.v[j], mask), mid));
+    }
+    if (__builtin_expect(wasm_v128_any_true(hit), 0))
+        for (int j = 0; j < 8; j++) r.v[j] = fix_midpoints(r.v[j], p.v[j], c.v[j], mask, mid);
+    for (int j = 0; j < 8; j++) r.v[j] = round_f32(r.v[j]);
+    return r;
+}
+
+/* Can vexp16 take these 16 inputs? Not when one is NaN or 0 < |x| <
+ * 2^-100. Otherwise no fma inside qw_vexpf has a sum in (0, 2^-126): the
+ * reduced argument x - n*ln2 (two fmas) is 0 or a multiple of ulp(x) >=
+ * 2^-123 (n*ln2's parts have coarser grids), so |b| is 0 or >= 2^-123, and
+ * every later fma adds a term of magnitude > 2^-8 (the polynomial's
+ * constants) to products far smaller, or to exact zero products. Large
+ * |x| (including infinities) saturate through |n| > 192 like the reference;
+ * their intermediate lanes may be garbage, but they are selected away. */
+static inline bool vexp16_ok(const float *x) {
+    v128_t bad = wasm_i32x4_const_splat(0);
+    for (int k = 0; k < 4; k++) {
+        const v128_t v = wasm_v128_load(x + 4 * k);
+        const v128_t t = wasm_f32x4_abs(v);
+        bad = wasm_v128_or(bad, wasm_f32x4_ne(v, v));
+        bad = wasm_v128_or(bad, wasm_v128_and(wasm_f32x4_lt(t, wasm_f32x4_const_splat(0x1p-100f)),
+                                              wasm_f32x4_gt(t, wasm_f32x4_const_splat(0.0f))));
+    }
+    return !wasm_v128_any_true(bad);
+}
+
+/* x[0..16) = qw_vexpf(x[0..16)), for inputs vexp16_ok accepts */
+static inline void vexp16(float *x) {
+    const f64x16 xv = f64x16_load(x);
+    /* z = x / ln2 + shifter; n = z - shifter (float), as floats */
+    const f64x16 z = fma16n(xv, f64x16_splat(0x1.715476p+0f), f64x16_splat(0x1.8p23f));
+    f64x16 n, nn;
+    for (int j = 0; j < 8; j++) {
+        n.v[j] = round_f32(wasm_f64x2_sub(z.v[j], wasm_f64x2_const_splat(0x1.8p23))); /* float sub */
+        nn.v[j] = wasm_f64x2_neg(n.v[j]);
+    }
+    const f64x16 b = fma16n(nn, f64x16_splat(0x1.7f7d1cp-20f), fma16n(nn, f64x16_splat(0x1.62e4p-1f), xv));
+    f64x16 u;
+    for (int j = 0; j < 8; j++) u.v[j] = round_f32(wasm_f64x2_mul(b.v[j], b.v[j])); /* float b * b */
+    const f64x16 p =
+        fma16n(fma16n(fma16n(f64x16_splat(0x1.0e4020p-7f), b, f64x16_splat(0x1.573e2ep-5f)), u,
+                      fma16n(f64x16_splat(0x1.555e66p-3f), b, f64x16_splat(0x1.fffdb6p-2f))),
+               u, fma16n(f64x16_splat(0x1.ffffecp-1f), b, f64x16_splat(1.0f)));
+    /* ldexpf(p, n): p * 2^n in double is exact (|n| <= 192), then one
+     * rounding to float, as ldexpf rounds (subnormal results, overflow);
+     * |n| > 192: 0 or inf */
+    v128_t res[8];
+    for (int j = 0; j < 8; j++) {
+        const v128_t nv = n.v[j];
+        const v128_t big = wasm_f64x2_gt(wasm_f64x2_abs(nv), wasm_f64x2_const_splat(192.0));
+        const v128_t ni = wasm_v128_andnot(nv, big); /* +0 where saturated */
+        const v128_t e = wasm_i64x2_extend_low_i32x4(wasm_i32x4_trunc_sat_f64x2_zero(ni));
+        const v128_t scale = wasm_i64x2_shl(wasm_i64x2_add(e, wasm_i64x2_const_splat(1023)), 52);
+        const v128_t sat = wasm_v128_and(wasm_f64x2_gt(nv, wasm_f64x2_const_splat(0.0)),
+                                         wasm_f64x2_const_splat(INFINITY)); /* n > 0: inf, else 0 */
+        res[j] = wasm_v128_bitselect(sat, wasm_f64x2_mul(p.v[j], scale), big);
+    }
+    for (int k = 0; k < 4; k++) {
+        const v128_t lo = wasm_f32x4_demote_f64x2_zero(res[2 * k]);
+        const v128_t hi = wasm_f32x4_demote_f64x2_zero(res[2 * k + 1]);
+        wasm_v128_store(x + 4 * k, wasm_i32x4_shuffle(lo, hi, 0, 1, 4, 5));
+    }
+}
+
+static double exp_sum16(float *x, int n, float sub) {
+    double sum = 0.0;
+    const v128_t vs = wasm_f32x4_splat(sub);
+    for (int t = 0; t + 15 < n; t += 16) {
+        for (int k = 0; k < 4; k++) wasm_v128_store(x + t + 4 * k, wasm_f32x4_sub(wasm_v128_load(x + t + 4 * k), vs));
+        if (vexp16_ok(x + t))
+            vexp16(x + t);
+        else
+            for (int i = t; i < t + 16; i++) x[i] = qw_vexpf(x[i]);
+        sum += (double)qw_hsum16(x + t);
+    }
+    return sum;
+}
+
+static void swiglu(float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 15 < n; i += 16) {
+        float e[16];
+        for (int k = 0; k < 4; k++) wasm_v128_store(e + 4 * k, wasm_f32x4_neg(wasm_v128_load(gate + i + 4 * k)));
+        if (vexp16_ok(e))
+            vexp16(e);
+        else
+            for (int k = 0; k < 16; k++) e[k] = qw_vexpf(e[k]);
+        for (int k = 0; k < 4; k++) {
+            const v128_t g = wasm_v128_load(gate + i + 4 * k);
+            const v128_t d = wasm_f32x4_add(wasm_f32x4_const_splat(1.0f), wasm_v128_load(e + 4 * k));
+            wasm_v128_store(gate + i + 4 * k, wasm_f32x4_mul(wasm_f32x4_div(g, d), wasm_v128_load(up + i + 4 * k)));
+        }
+    }
+    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+/* ======================================================================== */
 /* activation quantizers                                                     */
 /* ======================================================================== */
 
@@ -872,6 +1316,22 @@ static const qw_kernel_set g_wasm_simd128 = {
             [QW_TYPE_Q8_1] = quantize_act_q8_1,
             [QW_TYPE_Q8_K] = quantize_act_q8_K,
         },
+    .vec_dot_r4 =
+        {
+            [QW_TYPE_Q4_0] = vec_dot_q4_0_r4,
+            [QW_TYPE_Q5_0] = vec_dot_q5_0_r4,
+            [QW_TYPE_Q8_0] = vec_dot_q8_0_r4,
+            [QW_TYPE_IQ4_NL] = vec_dot_iq4_nl_r4,
+        },
+    .vec_dot_rows8_r8 =
+        {
+            [QW_TYPE_Q4_0] = vec_dot_q4_0_serial_r8,
+        },
+    .dot_f32_steps64 = dot_f32_steps64,
+    .dot_f32_lanes16 = dot_f32_lanes16,
+    .exp_sum16 = exp_sum16,
+    .swiglu = swiglu,
+    .dot_f32_steps64_keys = dot_f32_steps64_keys,
 };
 
 const qw_kernel_set *qw_kernels_wasm_simd128(void) { return &g_wasm_simd128; }

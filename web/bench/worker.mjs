@@ -1,0 +1,28 @@
+// Module worker for web/bench/index.html: runs web/bench/bench.mjs on the
+// in-thread Engine (wasm/engine.mjs) here, off the page's main thread (as the
+// worker API runs it), and posts each result row back.
+//   in:  { model, name, variant, threads: [..], p, n, reps }
+//   out: { type: 'info', info } | { type: 'row', row } | { type: 'done' } | { type: 'error', message, code }
+import { Engine } from '../../wasm/engine.mjs';
+import { runBench } from './bench.mjs';
+
+self.onmessage = async (ev) => {
+  const o = ev.data;
+  let engine = null;
+  try {
+    const maxThreads = Math.max(...o.threads);
+    engine = await Engine.create({ variant: o.variant, threads: maxThreads });
+    await engine.load(o.model, { name: o.name });
+    self.postMessage({ type: 'info', info: engine.info() });
+    await runBench(engine, {
+      p: o.p, n: o.n, reps: o.reps, threads: o.threads, name: o.name,
+      memory: () => engine.mod.qwBuffer().byteLength / (1024 * 1024),
+      onRow: (row) => self.postMessage({ type: 'row', row }),
+    });
+    self.postMessage({ type: 'done' });
+  } catch (e) {
+    self.postMessage({ type: 'error', message: String(e && e.message || e), code: e && e.code });
+  } finally {
+    if (engine) engine.dispose();
+  }
+};
