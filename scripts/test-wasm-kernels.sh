@@ -7,6 +7,8 @@
 #   test_reference    logits against llama.cpp (reads ../shared via NODERAWFS),
 #                     run on the default path (wasm-simd128) and again with
 #                     QW_KERNELS=scalar; the two outputs must be identical.
+#   test_trig         RoPE's sin/cos: the same bits as natively (wasm's libm
+#                     differs from glibc in the last bit; ours does not)
 # Needs Debian's emscripten and nodejs (installed if missing) and libstb-dev.
 # Single-threaded build (no -pthread). Env: JOBS (default 1), BUILD_DIR.
 set -eu
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD_DIR=${BUILD_DIR:-"$ROOT/build-wasm-test"}
 JOBS=${JOBS:-1}
-TESTS="test_kernels test_quant_types test_reference"
+TESTS="test_kernels test_quant_types test_reference test_trig"
 
 bash scripts/deps.sh wasm
 # Debian's emscripten tools find their node modules here
@@ -61,6 +63,7 @@ run() { # name, extra env...
 
 run test_kernels
 run test_quant_types
+run test_trig
 run test_reference
 mv "$BUILD_DIR/test_reference.$$.out" "$BUILD_DIR/test_reference.simd.out"
 run test_reference QW_KERNELS=scalar

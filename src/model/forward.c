@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/trig.h"
 #include "../quant/kernels.h"
 #include "../quant/types.h"
 #include "context.h"
@@ -41,8 +42,7 @@ static void rope_table(float *cs, int pos, const qw_model *m) {
         float t = theta;
         if (m->rope_freqs) t /= m->rope_freqs[i];
         t *= m->rope_freq_scale;
-        cs[2 * i] = cosf(t);
-        cs[2 * i + 1] = sinf(t);
+        qw_sincosf(t, &cs[2 * i + 1], &cs[2 * i]); /* not libm: same bits on every target */
         theta *= theta_scale;
     }
 }

@@ -63,8 +63,8 @@ function referenceTokens(model) {
   if (!p) return null;
   const ids = p[1].trim().split(/\s+/).map(Number);
   const greedy = [...text.matchAll(/^g\d+ (\d+) /gm)].map((m) => Number(m[1]));
-  if (greedy.length < 20) return null;
-  return ids.concat(greedy.slice(0, 20));
+  if (greedy.length < 64) return null;
+  return ids.concat(greedy.slice(0, 64));
 }
 
 const nativeHasBatch = haveNative &&
