@@ -40,6 +40,9 @@ static const char *ftype_name(uint32_t ft) {
     }
 }
 
+/* The process's peak resident set so far (Linux: ru_maxrss = VmHWM, in KiB).
+ * It counts file-backed pages too: every touched page of the mapped model,
+ * and the binary's. */
 static double peak_rss_mib(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;

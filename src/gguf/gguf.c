@@ -638,6 +638,19 @@ const qw_gguf_kv *qw_gguf_find(const qw_gguf *g, const char *key) {
     return NULL;
 }
 
+void qw_gguf_drop_arr_str(qw_gguf *g, const char *key) {
+    if (!g || !key) return;
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        qw_gguf_kv *kv = &g->kv[i];
+        if (!qw_str_eq(kv->key, key)) continue;
+        if (kv->type == QW_GGUF_ARRAY && kv->arr_type == QW_GGUF_STRING) {
+            free(kv->arr_str);
+            kv->arr_str = NULL;
+        }
+        return;
+    }
+}
+
 const qw_gguf_tensor *qw_gguf_find_tensor(const qw_gguf *g, const char *name) {
     if (!g || !name) return NULL;
     for (uint64_t i = 0; i < g->n_tensors; i++)

@@ -53,7 +53,8 @@ typedef struct qw_gguf_kv {
     qw_gguf_vtype arr_type;  /* element type (never ARRAY: nested arrays are rejected) */
     uint64_t arr_n;          /* element count */
     const uint8_t *arr_data; /* numeric/bool elements, little-endian, possibly unaligned */
-    qw_str *arr_str;         /* string elements (arr_n of them), allocated by the parser */
+    qw_str *arr_str;         /* string elements (arr_n of them), allocated by the parser;
+                              * NULL after qw_gguf_drop_arr_str */
 } qw_gguf_kv;
 
 typedef struct qw_gguf_tensor {
@@ -100,6 +101,13 @@ void qw_gguf_free(qw_gguf *g);
 /* Lookups. find returns NULL if absent. */
 const qw_gguf_kv *qw_gguf_find(const qw_gguf *g, const char *key);
 const qw_gguf_tensor *qw_gguf_find_tensor(const qw_gguf *g, const char *name);
+
+/* Frees the element list of the string array `key` (16 bytes per element):
+ * afterwards kv->arr_str is NULL while arr_n and the strings' bytes remain.
+ * For an array whose consumer keeps its own index, such as
+ * tokenizer.ggml.tokens once the tokenizer is built. No-op if `key` is absent
+ * or not an array of strings. */
+void qw_gguf_drop_arr_str(qw_gguf *g, const char *key);
 
 /* Typed getters: QW_OK and *out set; QW_ERR_BAD_MODEL (with a message naming
  * the key) if present with an incompatible type or out of range; if absent,

@@ -52,26 +52,37 @@ enum {
 /* per-token flags */
 enum {
     TF_RSTRIP = 1, /* a match in the text swallows the whitespace after it */
-    TF_EOG = 2     /* ends generation */
+    TF_EOG = 2,    /* ends generation */
+    TF_SPACE = 4   /* a normal token whose text has U+2581: its piece is a converted copy */
 };
 
 /* No real vocabulary comes near these; they keep every size in an int. */
 #define QW_TOK_MAX_VOCAB (1 << 24)
-#define QW_TOK_MAX_TEXT (1 << 16)
+#define QW_TOK_MAX_TEXT UINT16_MAX
+
+/* Nothing is copied that the model's bytes already hold: a token's text is an
+ * offset into the file image (the mapped file, the staged loader's buffer or
+ * the caller's buffer, which all live as long as the model). `own` holds only
+ * the "[EMPTY_<id>]" texts; an offset with OFF_OWN set is into `own`. A
+ * token's piece (the bytes it prints as) is not stored: it follows from its
+ * type and text (piece_bytes). Per token: 4 + 2 + 1 + 1 bytes, plus 4 / 0.75
+ * for the hash table. */
+#define OFF_OWN 0x80000000u
+/* pieces up to this long are built on the stack */
+#define PIECE_SMALL 256
 
 struct qw_tokenizer {
     int n;
-    char *text;        /* all token texts, each NUL-terminated */
-    size_t *text_off;  /* [n] */
-    uint32_t *text_len;
-    char *piece;       /* all pieces (the bytes a token prints as) */
-    size_t *piece_off; /* [n] */
-    uint32_t *piece_len;
-    float *score;
+    const char *base;     /* the lowest token text in the file image */
+    char *own;
+    uint32_t *text_off;   /* [n] */
+    uint16_t *text_len;
+    const unsigned char *score_f32; /* tokenizer.ggml.scores as F32 in the file, or NULL */
+    float *score;                   /* converted from F64, or NULL (then score_f32, else 0) */
     uint8_t *type;
     uint8_t *flags;
     int32_t *slots; /* open-addressing hash text -> id; -1 = empty */
-    uint32_t slot_mask;
+    uint32_t n_slots;
     uint32_t max_text_len;
     int32_t byte_tok[256]; /* token for a raw byte (byte fallback), -1 if none */
     int32_t *user;         /* user-defined tokens, longest text first */
@@ -88,32 +99,63 @@ static uint32_t hash_bytes(const char *s, size_t n) {
         h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
     }
-    return (uint32_t)(h ^ (h >> 32));
+    /* FNV's last byte barely reaches the top bits, which slot_of uses: mix */
+    h ^= h >> 29;
+    h *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 32);
+}
+
+static const char *at(const qw_tokenizer *t, uint32_t off) {
+    return (off & OFF_OWN) ? t->own + (off & ~OFF_OWN) : t->base + off;
+}
+static const char *tok_text(const qw_tokenizer *t, int32_t id) { return at(t, t->text_off[id]); }
+
+static float tok_score(const qw_tokenizer *t, int32_t id) {
+    if (t->score) return t->score[id];
+    if (!t->score_f32) return 0.0f;
+    const unsigned char *p = t->score_f32 + (size_t)id * 4;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* h scaled to [0, n_slots) */
+static uint32_t slot_of(const qw_tokenizer *t, uint32_t h) {
+    return (uint32_t)(((uint64_t)h * t->n_slots) >> 32);
 }
 
 static int32_t lookup(const qw_tokenizer *t, const char *s, size_t n) {
     if (n == 0 || n > t->max_text_len) return -1;
-    uint32_t i = hash_bytes(s, n) & t->slot_mask;
+    uint32_t i = slot_of(t, hash_bytes(s, n));
     for (;;) {
         int32_t id = t->slots[i];
         if (id < 0) return -1;
-        if (t->text_len[id] == n && memcmp(t->text + t->text_off[id], s, n) == 0) return id;
-        i = (i + 1) & t->slot_mask;
+        if (t->text_len[id] == n && memcmp(tok_text(t, id), s, n) == 0) return id;
+        if (++i == t->n_slots) i = 0;
     }
 }
 
-static const char *tok_text(const qw_tokenizer *t, int32_t id) { return t->text + t->text_off[id]; }
+/* first occurrence of needle in hay, or NULL */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
+    if (m == 0 || m > n) return NULL;
+    const char *end = hay + (n - m);
+    for (const char *p = hay; p <= end;) {
+        const char *q = memchr(p, needle[0], (size_t)(end - p) + 1);
+        if (!q) return NULL;
+        if (memcmp(q, needle, m) == 0) return q;
+        p = q + 1;
+    }
+    return NULL;
+}
 
 /* ------------------------------------------------------------ loading -- */
 
 void qw_tokenizer_free(qw_tokenizer *t) {
     if (!t) return;
-    free(t->text);
+    free(t->own);
     free(t->text_off);
     free(t->text_len);
-    free(t->piece);
-    free(t->piece_off);
-    free(t->piece_len);
     free(t->score);
     free(t->type);
     free(t->flags);
@@ -334,69 +376,77 @@ static qw_status load_inner(const qw_gguf *g, qw_tokenizer *t) {
     size_t un = (size_t)n;
     t->text_off = malloc(un * sizeof *t->text_off);
     t->text_len = malloc(un * sizeof *t->text_len);
-    t->piece_off = malloc(un * sizeof *t->piece_off);
-    t->piece_len = malloc(un * sizeof *t->piece_len);
-    t->score = malloc(un * sizeof *t->score);
     t->type = malloc(un);
     t->flags = calloc(un, 1);
-    if (!t->text_off || !t->text_len || !t->piece_off || !t->piece_len || !t->score || !t->type ||
-        !t->flags)
+    if (!t->text_off || !t->text_len || !t->type || !t->flags)
         return qw_fail(QW_ERR_OOM, "tokenizer: out of memory for %d tokens", n);
 
-    /* sizes: an empty token is renamed "[EMPTY_<id>]" as llama.cpp does */
-    size_t total = 0;
+    /* Where the texts are, and the size of `own`: an empty token's
+     * "[EMPTY_<id>]" (as llama.cpp renames it). */
+    const char *lo = NULL, *hi = NULL;
+    uint64_t own_size = 1;
     for (int i = 0; i < n; i++) {
-        uint64_t len = toks->arr_str[i].len;
-        if (len > QW_TOK_MAX_TEXT)
+        qw_str s = toks->arr_str[i];
+        if (s.len > QW_TOK_MAX_TEXT)
             return qw_fail(QW_ERR_BAD_MODEL, "token %d is %llu bytes long (limit %d)", i,
-                           (unsigned long long)len, QW_TOK_MAX_TEXT);
-        if (len == 0) len = 32;
-        if (total > SIZE_MAX - len - 1) return qw_fail(QW_ERR_OOM, "tokenizer: texts too large");
-        total += (size_t)len + 1;
+                           (unsigned long long)s.len, QW_TOK_MAX_TEXT);
+        if (s.len == 0) {
+            own_size += 32;
+            continue;
+        }
+        if (!s.ptr) return qw_fail(QW_ERR_BAD_MODEL, "token %d has no text", i);
+        if (!lo || s.ptr < lo) lo = s.ptr;
+        if (!hi || s.ptr + s.len > hi) hi = s.ptr + s.len;
     }
-    t->text = malloc(total);
-    t->piece = malloc(total);
-    if (!t->text || !t->piece) return qw_fail(QW_ERR_OOM, "tokenizer: out of memory for token texts");
+    if ((lo && (uint64_t)(hi - lo) >= OFF_OWN) || own_size >= OFF_OWN)
+        return qw_fail(QW_ERR_BAD_MODEL, "tokenizer.ggml.tokens: the token texts span more than 2 GiB");
+    t->base = lo;
+    t->own = malloc((size_t)own_size);
+    if (!t->own) return qw_fail(QW_ERR_OOM, "tokenizer: out of memory for token texts");
+    uint32_t own_n = 0;
 
-    size_t off = 0;
+    if (scores && scores->arr_type == QW_GGUF_F32) {
+        t->score_f32 = scores->arr_data;
+    } else if (scores) {
+        t->score = malloc(un * sizeof *t->score);
+        if (!t->score) return qw_fail(QW_ERR_OOM, "tokenizer: out of memory for %d scores", n);
+    }
+
     t->max_text_len = 0;
     for (int i = 0; i < n; i++) {
         qw_str s = toks->arr_str[i];
-        char *dst = t->text + off;
         uint32_t len;
         if (s.len == 0) {
-            len = (uint32_t)snprintf(dst, 32, "[EMPTY_%d]", i);
+            len = (uint32_t)snprintf(t->own + own_n, 32, "[EMPTY_%d]", i);
+            t->text_off[i] = OFF_OWN | own_n;
+            own_n += len;
         } else {
-            if (!s.ptr) return qw_fail(QW_ERR_BAD_MODEL, "token %d has no text", i);
-            memcpy(dst, s.ptr, (size_t)s.len);
             len = (uint32_t)s.len;
+            t->text_off[i] = (uint32_t)(s.ptr - t->base);
         }
-        dst[len] = '\0';
-        t->text_off[i] = off;
-        t->text_len[i] = len;
+        t->text_len[i] = (uint16_t)len;
         if (len > t->max_text_len) t->max_text_len = len;
-        off += (size_t)len + 1;
 
-        float sc = 0.0f;
-        if (scores) sc = (float)qw_gguf_arr_f64(scores, (uint64_t)i);
-        if (isnan(sc)) return qw_fail(QW_ERR_BAD_MODEL, "tokenizer.ggml.scores[%d] is NaN", i);
-        t->score[i] = sc;
+        if (scores) {
+            float sc = (float)qw_gguf_arr_f64(scores, (uint64_t)i);
+            if (isnan(sc)) return qw_fail(QW_ERR_BAD_MODEL, "tokenizer.ggml.scores[%d] is NaN", i);
+            if (t->score) t->score[i] = sc;
+        }
 
         int64_t ty = types ? qw_gguf_arr_i64(types, (uint64_t)i) : TT_NORMAL;
         t->type[i] = (ty >= TT_NORMAL && ty <= TT_BYTE) ? (uint8_t)ty : TT_UNDEFINED;
     }
 
-    /* hash table, power of two with load <= 1/2 */
-    uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)n) cap *= 2;
+    /* hash table, load <= 3/4 (linear probing; ~2.5 probes for a miss) */
+    uint32_t cap = (uint32_t)n + (uint32_t)n / 3 + 2;
     t->slots = malloc((size_t)cap * sizeof *t->slots);
     if (!t->slots) return qw_fail(QW_ERR_OOM, "tokenizer: out of memory for the token table");
     memset(t->slots, 0xFF, (size_t)cap * sizeof *t->slots);
-    t->slot_mask = cap - 1;
+    t->n_slots = cap;
     for (int i = 0; i < n; i++) {
         const char *s = tok_text(t, i);
         uint32_t len = t->text_len[i];
-        uint32_t h = hash_bytes(s, len) & t->slot_mask;
+        uint32_t h = slot_of(t, hash_bytes(s, len));
         for (;;) {
             int32_t id = t->slots[h];
             if (id < 0) {
@@ -405,7 +455,7 @@ static qw_status load_inner(const qw_gguf *g, qw_tokenizer *t) {
             }
             if (t->text_len[id] == len && memcmp(tok_text(t, id), s, len) == 0)
                 return qw_fail(QW_ERR_BAD_MODEL, "tokens %d and %d have the same text", id, i);
-            h = (h + 1) & t->slot_mask;
+            if (++h == t->n_slots) h = 0;
         }
     }
 
@@ -457,42 +507,14 @@ static qw_status load_inner(const qw_gguf *g, qw_tokenizer *t) {
         }
     }
 
-    /* pieces */
-    off = 0;
+    /* pieces: checked here, built when asked for (piece_bytes) */
     for (int i = 0; i < n; i++) {
         const char *s = tok_text(t, i);
         uint32_t len = t->text_len[i];
-        char *dst = t->piece + off;
-        uint32_t m = 0;
-        switch (t->type[i]) {
-        case TT_NORMAL:
-            for (uint32_t k = 0; k < len;) {
-                if (k + 3 <= len && (unsigned char)s[k] == 0xE2 && (unsigned char)s[k + 1] == 0x96 &&
-                    (unsigned char)s[k + 2] == 0x81) {
-                    dst[m++] = ' ';
-                    k += 3;
-                } else {
-                    dst[m++] = s[k++];
-                }
-            }
-            break;
-        case TT_USER_DEFINED:
-            memcpy(dst, s, len);
-            m = len;
-            break;
-        case TT_BYTE: {
-            unsigned char b;
-            if (!parse_byte_token(s, len, &b))
-                return qw_fail(QW_ERR_BAD_MODEL, "token %d is a byte token but its text is not <0xNN>", i);
-            dst[m++] = (char)b;
-            break;
-        }
-        default: /* control, unknown, unused, undefined: print nothing */
-            break;
-        }
-        t->piece_off[i] = off;
-        t->piece_len[i] = m;
-        off += (size_t)m;
+        unsigned char b;
+        if (t->type[i] == TT_NORMAL && find_bytes(s, len, "\xE2\x96\x81", 3)) t->flags[i] |= TF_SPACE;
+        if (t->type[i] == TT_BYTE && !parse_byte_token(s, len, &b))
+            return qw_fail(QW_ERR_BAD_MODEL, "token %d is a byte token but its text is not <0xNN>", i);
     }
 
     /* byte fallback table */
@@ -558,12 +580,17 @@ int qw_tokenizer_token_type(const qw_tokenizer *t, int32_t id) {
     return valid_id(t, id) ? t->type[id] : -1;
 }
 
-const char *qw_tokenizer_token_text(const qw_tokenizer *t, int32_t id) {
-    return valid_id(t, id) ? tok_text(t, id) : NULL;
+const char *qw_tokenizer_token_text(const qw_tokenizer *t, int32_t id, int *len) {
+    if (!valid_id(t, id)) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = (int)t->text_len[id];
+    return tok_text(t, id);
 }
 
 float qw_tokenizer_token_score(const qw_tokenizer *t, int32_t id) {
-    return valid_id(t, id) ? t->score[id] : 0.0f;
+    return valid_id(t, id) ? tok_score(t, id) : 0.0f;
 }
 
 int32_t qw_tokenizer_find(const qw_tokenizer *t, const char *text, size_t len) {
@@ -571,13 +598,54 @@ int32_t qw_tokenizer_find(const qw_tokenizer *t, const char *text, size_t len) {
     return lookup(t, text, len);
 }
 
-const char *qw_tokenizer_piece_ref(const qw_tokenizer *t, int32_t id, int *len) {
-    if (!valid_id(t, id)) {
-        if (len) *len = 0;
+/* The piece of a valid id: normal and user-defined tokens print as their
+ * text (normal ones with U+2581 as ' '), byte tokens as their byte, the
+ * others as nothing. Returns the text itself where it is the piece, else the
+ * piece built in `small` or, when longer than PIECE_SMALL, in *big (to be
+ * freed by the caller); NULL when that allocation fails. */
+static const char *piece_bytes(const qw_tokenizer *t, int32_t id, char small[PIECE_SMALL], char **big,
+                               int *len) {
+    const char *s = tok_text(t, id);
+    uint32_t n = t->text_len[id];
+    *big = NULL;
+    *len = 0;
+    switch (t->type[id]) {
+    case TT_NORMAL:
+        break;
+    case TT_USER_DEFINED:
+        *len = (int)n;
+        return s;
+    case TT_BYTE: {
+        unsigned char b = 0;
+        parse_byte_token(s, n, &b); /* checked at load */
+        small[0] = (char)b;
+        *len = 1;
+        return small;
+    }
+    default:
+        return small;
+    }
+    if (!(t->flags[id] & TF_SPACE)) {
+        *len = (int)n;
+        return s;
+    }
+    char *dst = small;
+    if (n > PIECE_SMALL && !(dst = *big = malloc(n))) {
+        qw_fail(QW_ERR_OOM, "out of memory for the piece of token %d", (int)id);
         return NULL;
     }
-    if (len) *len = (int)t->piece_len[id];
-    return t->piece + t->piece_off[id];
+    uint32_t m = 0;
+    for (uint32_t k = 0; k < n;) {
+        if (k + 3 <= n && (unsigned char)s[k] == 0xE2 && (unsigned char)s[k + 1] == 0x96 &&
+            (unsigned char)s[k + 2] == 0x81) {
+            dst[m++] = ' ';
+            k += 3;
+        } else {
+            dst[m++] = s[k++];
+        }
+    }
+    *len = (int)m;
+    return dst;
 }
 
 /* ----------------------------------------------------------- encoding -- */
@@ -678,7 +746,7 @@ static bool try_bigram(encoder *e, int left, int right) {
     int size = l->n + r->n;
     int32_t id = lookup(e->t, e->buf + l->off, (size_t)size);
     if (id < 0) return true;
-    bigram b = {e->t->score[id], left, right, size};
+    bigram b = {tok_score(e->t, id), left, right, size};
     return heap_push(e, b);
 }
 
@@ -770,19 +838,6 @@ oom:
 
 static bool is_c_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-/* first occurrence of needle in hay, or NULL */
-static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
-    if (m == 0 || m > n) return NULL;
-    const char *end = hay + (n - m);
-    for (const char *p = hay; p <= end;) {
-        const char *q = memchr(p, needle[0], (size_t)(end - p) + 1);
-        if (!q) return NULL;
-        if (memcmp(q, needle, m) == 0) return q;
-        p = q + 1;
-    }
-    return NULL;
 }
 
 /* Cuts raw text around user-defined tokens. On return *frags holds the list. */
@@ -909,9 +964,13 @@ int qw_tokenizer_piece(const qw_tokenizer *t, int32_t id, char *out, int cap) {
         qw_fail(QW_ERR_INVALID_ARG, "qw_token_to_bytes: bad output buffer");
         return -1;
     }
-    int n = (int)t->piece_len[id];
+    char small[PIECE_SMALL], *big;
+    int n;
+    const char *p = piece_bytes(t, id, small, &big, &n);
+    if (!p) return -1;
     if (n > cap) n = cap;
-    if (n > 0) memcpy(out, t->piece + t->piece_off[id], (size_t)n);
+    if (n > 0) memcpy(out, p, (size_t)n);
+    free(big);
     return n;
 }
 
@@ -926,13 +985,17 @@ int qw_tokenizer_decode(const qw_tokenizer *t, const int32_t *ids, int n, char *
             qw_fail(QW_ERR_INVALID_ARG, "token id %d is out of range (vocabulary of %d)", (int)ids[i], t->n);
             return -1;
         }
-        const char *p = t->piece + t->piece_off[ids[i]];
-        int64_t m = t->piece_len[ids[i]];
+        char small[PIECE_SMALL], *big;
+        int pn;
+        const char *p = piece_bytes(t, ids[i], small, &big, &pn);
+        if (!p) return -1;
+        int64_t m = pn;
         if (i == 0 && t->add_space_prefix && m > 0 && p[0] == ' ') {
             p++;
             m--;
         }
         if (total + m > INT_MAX - 1) {
+            free(big);
             qw_fail(QW_ERR_INVALID_ARG, "qw_tokenizer_decode: text too long");
             return -1;
         }
@@ -941,6 +1004,7 @@ int qw_tokenizer_decode(const qw_tokenizer *t, const int32_t *ids, int n, char *
             int64_t c = m < room ? m : room;
             if (c > 0) memcpy(out + total, p, (size_t)c);
         }
+        free(big);
         total += m;
     }
     if (cap > 0) out[total < cap ? total : cap - 1] = '\0';
@@ -958,9 +1022,17 @@ int qw_tokenizer_detok_push(const qw_tokenizer *t, qw_detok *st, int32_t id, cha
                 t ? t->n : 0);
         return -1;
     }
-    return qw_utf8_sanitize(st->pending, &st->n_pending,
-                            (const unsigned char *)(t->piece + t->piece_off[id]), t->piece_len[id],
-                            false, out, cap);
+    char small[PIECE_SMALL], *big;
+    int n;
+    const char *p = piece_bytes(t, id, small, &big, &n);
+    if (!p) {
+        out[0] = '\0';
+        return -1;
+    }
+    int r = qw_utf8_sanitize(st->pending, &st->n_pending, (const unsigned char *)p, (size_t)n, false,
+                             out, cap);
+    free(big);
+    return r;
 }
 
 int qw_detok_flush(qw_detok *st, char *out, int cap) {

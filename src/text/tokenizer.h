@@ -16,7 +16,9 @@ typedef struct qw_tokenizer qw_tokenizer;
  * eos_token_id,unknown_token_id,add_bos_token,add_space_prefix,...}.
  * QW_ERR_UNSUPPORTED for a tokenizer model other than "llama";
  * QW_ERR_BAD_MODEL for inconsistent metadata (array lengths differ, special
- * ids out of range, ...). Token strings are copied: the gguf may be freed. */
+ * ids out of range, ...). Token texts are not copied: the tokenizer points
+ * into the bytes the gguf was parsed from, which must outlive it (the model
+ * keeps them: mapped file or loader buffer); the qw_gguf itself may be freed. */
 qw_status qw_tokenizer_load(const qw_gguf *g, qw_tokenizer **out);
 void qw_tokenizer_free(qw_tokenizer *t);
 
@@ -47,15 +49,13 @@ bool qw_tokenizer_is_eog(const qw_tokenizer *t, int32_t id);
 /* Token type after load (1 normal, 2 unknown, 3 control, 4 user-defined,
  * 5 unused, 6 byte, 0 undefined); -1 for an out-of-range id. */
 int qw_tokenizer_token_type(const qw_tokenizer *t, int32_t id);
-/* The token's text as stored (with U+2581, "<0x0A>", ...), NUL-terminated;
- * NULL for an out-of-range id. */
-const char *qw_tokenizer_token_text(const qw_tokenizer *t, int32_t id);
+/* The token's text as stored (with U+2581, "<0x0A>", ...), *len bytes, NOT
+ * NUL-terminated (it points into the model's bytes); NULL (and *len = 0) for
+ * an out-of-range id. len may be NULL. */
+const char *qw_tokenizer_token_text(const qw_tokenizer *t, int32_t id, int *len);
 float qw_tokenizer_token_score(const qw_tokenizer *t, int32_t id);
 /* Id of the token whose text is exactly text[0..len), or -1. */
 int32_t qw_tokenizer_find(const qw_tokenizer *t, const char *text, size_t len);
-/* Zero-copy piece: the bytes qw_tokenizer_piece would write, not
- * NUL-terminated, valid until qw_tokenizer_free; NULL for a bad id. */
-const char *qw_tokenizer_piece_ref(const qw_tokenizer *t, int32_t id, int *len);
 /* Whole-sequence detokenization as llama.cpp's detokenize (specials not
  * rendered): the pieces concatenated, with one leading ' ' removed from the
  * first token's piece when add_space_prefix is on. Raw bytes (no UTF-8

@@ -28,6 +28,7 @@
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_write.h"
+#include "model/model.h"
 #include "qw_test.h"
 #include "qwasm.h"
 #include "quant/types.h"
@@ -706,6 +707,37 @@ static bool same_logits(const float *a, const float *b, int V) {
     return a && b && memcmp(a, b, (size_t)SEQ_N * (size_t)V * sizeof(float)) == 0;
 }
 
+/* Tokenizer of a loaded model: the text's tokens print back as the text
+ * (with one leading space when the space prefix is on), the same through a
+ * file load (header pages released after loading) and a memory load. */
+static void check_tokens(qw_model *a, qw_model *b, const char *name) {
+    static const char text[] = "Once upon a time, there was a little girl named Lily.";
+    const size_t len = sizeof text - 1;
+    int32_t ia[128], ib[128];
+    int na = qw_tokenize(a, text, len, false, ia, 128);
+    int nb = qw_tokenize(b, text, len, false, ib, 128);
+    CHECKF(na > 0 && na == nb && !memcmp(ia, ib, (size_t)na * sizeof *ia), "%s: tokens differ (%d, %d)",
+           name, na, nb);
+    char cat[256];
+    int cl = 0;
+    for (int i = 0; i < na && i < 128; i++) {
+        char pa[64], pb[64];
+        int la = qw_token_to_bytes(a, ia[i], pa, (int)sizeof pa);
+        int lb = qw_token_to_bytes(b, ia[i], pb, (int)sizeof pb);
+        CHECK(la >= 0 && la == lb && !memcmp(pa, pb, (size_t)(la > 0 ? la : 0)));
+        if (la > 0 && cl + la <= (int)sizeof cat) {
+            memcpy(cat + cl, pa, (size_t)la);
+            cl += la;
+        }
+    }
+    bool same = (cl == (int)len && !memcmp(cat, text, len)) ||
+                (cl == (int)len + 1 && cat[0] == ' ' && !memcmp(cat + 1, text, len));
+    CHECKF(same, "%s: the pieces do not spell the text (%d bytes)", name, cl);
+    /* the parser's list of token strings is freed once the tokenizer is built */
+    const qw_gguf_kv *kv = qw_gguf_find(a->shards[0], "tokenizer.ggml.tokens");
+    CHECK(kv && kv->arr_str == NULL && kv->arr_n == (uint64_t)qw_model_hparams(a)->n_vocab);
+}
+
 static void test_load_memory(void) {
     printf("qw_model_load_memory vs qw_model_load\n");
     const source *srcs[] = {&F32, &Q80};
@@ -721,6 +753,7 @@ static void test_load_memory(void) {
             CHECK(qw_model_weight_bytes(a) == qw_model_weight_bytes(b));
             CHECK(qw_model_n_params(a) == qw_model_n_params(b));
             CHECK(!memcmp(qw_model_hparams(a), qw_model_hparams(b), sizeof(qw_hparams)));
+            check_tokens(a, b, srcs[s]->name);
             /* the rebuild used by every case is faithful: same logits */
             size_t n = 0;
             edit none = {0};

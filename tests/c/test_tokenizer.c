@@ -22,8 +22,35 @@ typedef struct loaded {
     qw_tokenizer *t;
 } loaded;
 
-/* Loads a tokenizer from a GGUF file; the file bytes and the gguf are freed
- * right away, so the tokenizer must have copied what it keeps. */
+/* The tokenizer points into the bytes the gguf was parsed from (as the model
+ * keeps its mapped file or loader buffer alive): they are kept here until the
+ * end of the test, while each qw_gguf is freed right after qw_tokenizer_load
+ * (ASan then catches anything still pointing into the parser's arrays). */
+static void **g_kept;
+static size_t g_n_kept;
+
+static void keep_bytes(void *p) {
+    void **q = realloc(g_kept, (g_n_kept + 1) * sizeof *q);
+    if (!q) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    g_kept = q;
+    g_kept[g_n_kept++] = p;
+}
+
+static void free_kept(void) {
+    for (size_t i = 0; i < g_n_kept; i++) free(g_kept[i]);
+    free(g_kept);
+    g_kept = NULL;
+    g_n_kept = 0;
+}
+
+/* the last file load_tokenizer read */
+static const unsigned char *g_last_bytes;
+static size_t g_last_size;
+
+/* Loads a tokenizer from a GGUF file; the gguf is freed right away. */
 static qw_tokenizer *load_tokenizer(const char *rel) {
     size_t size = 0;
     unsigned char *bytes = qw_read_file(qw_shared_path(rel), &size);
@@ -42,8 +69,9 @@ static qw_tokenizer *load_tokenizer(const char *rel) {
     st = qw_tokenizer_load(g, &t);
     if (st != QW_OK) fprintf(stderr, "%s: tokenizer: %s\n", rel, qw_last_error());
     qw_gguf_free(g);
-    memset(bytes, 0xAB, size); /* anything still pointing in here reads garbage */
-    free(bytes);
+    keep_bytes(bytes);
+    g_last_bytes = bytes;
+    g_last_size = size;
     return t;
 }
 
@@ -88,6 +116,13 @@ static uint32_t rng(void) {
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (uint32_t)(rng_state >> 32);
+}
+
+/* a token's piece, through qw_tokenizer_piece (valid until the next call) */
+static const char *piece_of(const qw_tokenizer *t, int32_t id, int *len) {
+    static char buf[1 << 16];
+    *len = qw_tokenizer_piece(t, id, buf, (int)sizeof buf);
+    return *len >= 0 ? buf : NULL;
 }
 
 static int tokenize(const qw_tokenizer *t, const char *s, size_t len, bool bos, int32_t *out, int cap) {
@@ -237,7 +272,7 @@ static void test_vector_file(const char *rel) {
         bool fits = true;
         for (int k = 0; k < nw; k++) {
             int pl;
-            const char *pp = qw_tokenizer_piece_ref(t, want[k], &pl);
+            const char *pp = piece_of(t, want[k], &pl);
             if (!pp || cl + (size_t)pl > len + 4) {
                 fits = false;
                 break;
@@ -339,7 +374,11 @@ static void test_pieces(qw_tokenizer *t) {
     CHECK(n == 3 && memcmp(buf, " He", 3) == 0);
     n = qw_tokenizer_piece(t, 13, buf, sizeof buf); /* <0x0A> */
     CHECK(n == 1 && buf[0] == '\n');
-    CHECK(strcmp(qw_tokenizer_token_text(t, 13), "<0x0A>") == 0);
+    int tl = -1;
+    const char *tx = qw_tokenizer_token_text(t, 13, &tl);
+    CHECK(tx && tl == 6 && memcmp(tx, "<0x0A>", 6) == 0);
+    CHECK(qw_tokenizer_token_text(t, -1, &tl) == NULL && tl == 0);
+    CHECK(qw_tokenizer_token_text(t, qw_tokenizer_n_vocab(t), NULL) == NULL);
     CHECK(qw_tokenizer_token_type(t, 13) == 6);
     n = qw_tokenizer_piece(t, 1, buf, sizeof buf); /* <s>: control */
     CHECK(n == 0);
@@ -528,7 +567,7 @@ static void test_detok(qw_tokenizer *t) {
         int nr = qw_tokenizer_decode(t, ids, n, raw, sizeof raw);
         /* decode drops one leading space of the first piece: undo that */
         int pl;
-        const char *p0 = qw_tokenizer_piece_ref(t, ids[0], &pl);
+        const char *p0 = piece_of(t, ids[0], &pl);
         size_t rl = 0;
         char raw2[4096];
         if (pl > 0 && p0[0] == ' ') raw2[rl++] = ' ';
@@ -603,6 +642,7 @@ typedef struct vocab_spec {
     int64_t eos;
     int add_space_prefix; /* -1: key omitted */
     const char *name;
+    bool scores_f64; /* write the scores as an F64 array */
 } vocab_spec;
 
 static qw_status build(const vocab_spec *sp, qw_tokenizer **out) {
@@ -614,8 +654,14 @@ static qw_status build(const vocab_spec *sp, qw_tokenizer **out) {
     if (sp->name) qw_gguf_set_str(w, "general.name", sp->name);
     if (sp->model) qw_gguf_set_str(w, "tokenizer.ggml.model", sp->model);
     if (!sp->omit_tokens) qw_gguf_set_arr_str(w, "tokenizer.ggml.tokens", sp->toks, NULL, (uint64_t)sp->n);
-    if (sp->n_scores >= 0)
+    if (sp->n_scores >= 0 && sp->scores_f64) {
+        double d[64];
+        for (int i = 0; i < sp->n_scores && i < 64; i++) d[i] = sp->scores[i];
+        qw_gguf_set_arr(w, "tokenizer.ggml.scores", QW_GGUF_F64, d,
+                        (uint64_t)(sp->n_scores < 64 ? sp->n_scores : 64));
+    } else if (sp->n_scores >= 0) {
         qw_gguf_set_arr(w, "tokenizer.ggml.scores", QW_GGUF_F32, sp->scores, (uint64_t)sp->n_scores);
+    }
     if (sp->n_types >= 0)
         qw_gguf_set_arr(w, "tokenizer.ggml.token_type", QW_GGUF_I32, sp->types, (uint64_t)sp->n_types);
     if (sp->bos >= -1) qw_gguf_set_i64(w, "tokenizer.ggml.bos_token_id", sp->bos);
@@ -633,7 +679,8 @@ static qw_status build(const vocab_spec *sp, qw_tokenizer **out) {
         st = qw_tokenizer_load(g, out);
         qw_gguf_free(g);
     }
-    free(bytes);
+    if (st == QW_OK) keep_bytes(bytes);
+    else free(bytes);
     return st;
 }
 
@@ -648,7 +695,7 @@ static const int32_t k_types[K_N] = {2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 4, 6, 4, 4};
 
 static vocab_spec base_spec(float *scores) {
     for (int i = 0; i < K_N; i++) scores[i] = -(float)i;
-    vocab_spec sp = {"llama", K_N, k_toks, scores, k_types, K_N, K_N, false, 1, 2, 0, NULL};
+    vocab_spec sp = {"llama", K_N, k_toks, scores, k_types, K_N, K_N, false, 1, 2, 0, NULL, false};
     return sp;
 }
 
@@ -785,7 +832,80 @@ static void test_synthetic(void) {
     sp.toks = dup;
     CHECK(build(&sp, &t) == QW_OK);
     if (t) {
-        CHECK(strcmp(qw_tokenizer_token_text(t, 6), "[EMPTY_6]") == 0);
+        int el = -1;
+        const char *et = qw_tokenizer_token_text(t, 6, &el);
+        CHECK(et && el == 9 && memcmp(et, "[EMPTY_6]", 9) == 0);
+        CHECK(qw_tokenizer_find(t, "[EMPTY_6]", 9) == 6);
+        qw_tokenizer_free(t);
+    }
+    /* pieces are built on demand: one longer than the stack buffer (300
+     * U+2581 -> 300 spaces), through piece, decode and detok */
+    {
+        enum { REPS = 300 };
+        char *longtok = malloc(REPS * 3 + 1);
+        char *got = malloc(REPS + 2);
+        CHECK(longtok && got);
+        if (longtok && got) {
+            for (int k = 0; k < REPS; k++) memcpy(longtok + 3 * k, "\xE2\x96\x81", 3);
+            longtok[REPS * 3] = '\0';
+            sp = base_spec(sc);
+            memcpy(dup, k_toks, sizeof dup);
+            dup[6] = longtok;
+            sp.toks = dup;
+            CHECK(build(&sp, &t) == QW_OK);
+            if (t) {
+                bool spaces = true;
+                memset(got, 'z', REPS + 2);
+                CHECK(qw_tokenizer_piece(t, 6, got, REPS + 2) == REPS);
+                for (int k = 0; k < REPS; k++) spaces = spaces && got[k] == ' ';
+                CHECK(spaces && got[REPS] == 'z');
+                CHECK(qw_tokenizer_piece(t, 6, got, 7) == 7);
+                int32_t seq[2] = {3, 6}; /* "a" then the long one */
+                CHECK(qw_tokenizer_decode(t, seq, 2, got, REPS + 2) == REPS + 1);
+                CHECK(got[0] == 'a' && got[1] == ' ' && got[REPS] == ' ' && got[REPS + 1] == '\0');
+                qw_detok dt = {0};
+                CHECK(qw_tokenizer_detok_push(t, &dt, 6, got, REPS + 2) == REPS);
+                CHECK(got[0] == ' ' && got[REPS - 1] == ' ' && got[REPS] == '\0');
+                CHECK(qw_tokenizer_find(t, longtok, REPS * 3) == 6);
+                qw_tokenizer_free(t);
+            }
+        }
+        free(longtok);
+        free(got);
+    }
+    /* the longest token text allowed is 65535 bytes */
+    {
+        char *big = malloc(65537);
+        CHECK(big != NULL);
+        if (big) {
+            memset(big, 'q', 65536);
+            big[65536] = '\0';
+            sp = base_spec(sc);
+            memcpy(dup, k_toks, sizeof dup);
+            dup[6] = big;
+            sp.toks = dup;
+            expect_error(&sp, QW_ERR_BAD_MODEL, "65536 bytes long", "token text too long");
+            big[65535] = '\0';
+            CHECK(build(&sp, &t) == QW_OK);
+            if (t) {
+                int bl = 0;
+                CHECK(qw_tokenizer_token_text(t, 6, &bl) && bl == 65535);
+                CHECK(qw_tokenizer_find(t, big, 65535) == 6);
+                char p3[3];
+                CHECK(qw_tokenizer_piece(t, 6, p3, 3) == 3 && memcmp(p3, "qqq", 3) == 0);
+                qw_tokenizer_free(t);
+            }
+            free(big);
+        }
+    }
+    /* F64 scores (converted and kept) give the same merges as F32 ones */
+    sp = base_spec(sc);
+    sp.scores_f64 = true;
+    CHECK(build(&sp, &t) == QW_OK);
+    if (t) {
+        int32_t ids[16];
+        CHECK(tokenize(t, "aba", 3, false, ids, 16) == 2 && ids[0] == 5 && ids[1] == 3);
+        CHECK(qw_tokenizer_token_score(t, 6) == -6.0f && qw_tokenizer_token_score(t, 5) == -5.0f);
         qw_tokenizer_free(t);
     }
 
@@ -837,6 +957,11 @@ int main(void) {
     qw_tokenizer *t = load_tokenizer("vocab/ggml-vocab-llama-spm.gguf");
     CHECK(t != NULL);
     if (t) {
+        /* zero-copy: token texts and most pieces are the file's own bytes */
+        int tl = 0;
+        const char *tx = qw_tokenizer_token_text(t, 15043, &tl);
+        CHECK(tx && (const unsigned char *)tx >= g_last_bytes &&
+              (const unsigned char *)tx + tl <= g_last_bytes + g_last_size);
         test_pieces(t);
         test_detok(t);
         test_speed(t);
@@ -858,5 +983,6 @@ int main(void) {
         }
         free(bytes);
     }
+    free_kept();
     return qw_test_end();
 }
