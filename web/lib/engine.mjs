@@ -28,11 +28,12 @@ export async function newEngine({ threads = 1 } = {}) {
   return api.createEngine({ threads, variant: 'auto' });
 }
 
-/** A one-line description of the active path, e.g. "wasm-simd128 · 2 threads (mt) · cross-origin isolated". */
+/** A one-line description of the active path, e.g. "wasm-simd128 · up to 2 threads (mt) · cross-origin isolated"
+ * (a generation may use fewer: the page's "auto" runs small models on one thread; the status line says what it used). */
 export function describePath(info) {
   const isolated = info.crossOriginIsolated ?? globalThis.crossOriginIsolated === true;
   const t = info.threads ?? 1;
-  const parts = [info.kernelPath ?? '?', `${t} thread${t === 1 ? '' : 's'} (${info.variant ?? '?'})`];
+  const parts = [info.kernelPath ?? '?', `${t === 1 ? '1 thread' : `up to ${t} threads`} (${info.variant ?? '?'})`];
   parts.push(isolated ? 'cross-origin isolated' : 'not cross-origin isolated: single-threaded');
   return parts.join(' · ');
 }
