@@ -194,11 +194,15 @@ async function download(engine, key, name, { onProgress, signal, useCache }) {
     try {
       info = await engine.load(engineBody, { size, name, onProgress, signal: ctl.signal, computeSha256: cacheIt });
     } catch (e) {
+      // a break seen before the engine failed explains the failure; the abort
+      // below (which stops the download after e.g. a bad header) must not
+      // count as one
+      const brokeOff = broken;
       ctl.abort();
       await cachePut.catch(() => {});
       if (cacheIt) await deleteCached(key).catch(() => {});
-      if (broken && !signal?.aborted && e?.code !== 'ABORTED')
-        throw netError(`${name}: the connection broke off after ${formatBytes(received)} of ${formatBytes(size)} (${broken.message})`);
+      if (brokeOff && !signal?.aborted && e?.code !== 'ABORTED')
+        throw netError(`${name}: the connection broke off after ${formatBytes(received)} of ${formatBytes(size)} (${brokeOff.message})`);
       throw e;
     }
     let cached = false, notice;
