@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Development server for the qwasm web page, the widget and the browser tests.
 // Plain Node, no npm dependencies. Serves the repository layout, read-only:
-//   /web/  /wasm/  /build-wasm/  /build-wasm-mt/  /models/     (`/` redirects to /web/)
+//   /web/  /wasm/  /build-wasm/  /build-wasm-mt/  /build-wasm-relaxed/
+//   /build-wasm-mt-relaxed/  /models/                      (`/` redirects to /web/)
 // with the headers the pthreads build needs (cross-origin isolation), correct
 // MIME types, HEAD, single-range requests, ETag/Last-Modified revalidation.
 //
@@ -20,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MOUNTS = ['web', 'wasm', 'build-wasm', 'build-wasm-mt', 'models'];
+const MOUNTS = ['web', 'wasm', 'build-wasm', 'build-wasm-mt', 'build-wasm-relaxed', 'build-wasm-mt-relaxed', 'models'];
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -314,7 +315,7 @@ if (isMain) {
     else if (a === '--verbose') verbose = true;
     else if (a === '-h' || a === '--help') {
       console.log('usage: node scripts/serve.mjs [--port N] [--host H] [--no-isolation] [--verbose|--quiet]\n' +
-        '  serves /web/ /wasm/ /build-wasm/ /build-wasm-mt/ /models/ of the repository;\n' +
+        '  serves /web/ /wasm/ /build-wasm*/ (4 builds) /models/ of the repository;\n' +
         '  logs failed requests (--verbose: every request, --quiet: none)');
       process.exit(0);
     } else { console.error(`serve: unknown argument '${a}' (see --help)`); process.exit(2); }

@@ -26,6 +26,10 @@ EMSCRIPTEN_KEEPALIVE const char *qwb_last_error(void) { return qw_last_error(); 
 EMSCRIPTEN_KEEPALIVE const char *qwb_status_name(int s) { return qw_status_name((qw_status)s); }
 EMSCRIPTEN_KEEPALIVE const char *qwb_kernel_path(void) { return qw_kernel_path(); }
 EMSCRIPTEN_KEEPALIVE const char *qwb_type_name(int t) { return qw_type_name((uint32_t)t); }
+/* 0: baseline SIMD128 build; 1: relaxed-SIMD build whose multiply-add is
+ * fused here; -1: relaxed-SIMD build on a machine where it is not (the
+ * engine refuses to run it: its results would differ) */
+EMSCRIPTEN_KEEPALIVE int qwb_fma_fused(void) { return qw_wasm_fma_fused(); }
 
 EMSCRIPTEN_KEEPALIVE void *qwb_malloc(size_t n) { return malloc(n ? n : 1); }
 EMSCRIPTEN_KEEPALIVE void qwb_free(void *p) { free(p); }

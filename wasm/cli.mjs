@@ -3,6 +3,10 @@
 // commands (info, run, eval, tokenize), flags, output and error lines, plus
 //   --wasm st|mt   which build: single-threaded (default) or pthreads
 //                  (chosen automatically when --threads > 1)
+//   --simd auto|simd128|relaxed
+//                  baseline SIMD128 or the relaxed-SIMD (fused multiply-add)
+//                  build; auto (default) takes relaxed when Node has it
+//                  (node --experimental-wasm-relaxed-simd on Node 20)
 //   --batch N      eval: the first N tokens as one batch, then one at a time
 //   --module DIR   load qwasm.mjs/qwasm.wasm from DIR instead of build-wasm*/
 //   bench          as the native `qwasm bench` (table rows on stdout)
@@ -26,6 +30,7 @@ const USAGE =
   '  bench -m MODEL [-p 64] [-n 64] [-t 1,2] [-r 5]\n' +
   '                                 prompt (pp) and generation (tg) tokens/s\n' +
   '  every command: [--wasm st|mt]  single-threaded (default) or pthreads build\n' +
+  '                 [--simd auto|simd128|relaxed]  baseline or relaxed-SIMD build (auto: relaxed if available)\n' +
   '                 [--module DIR]  the qwasm.mjs + qwasm.wasm to use\n';
 
 const INT_MAX = 2147483647;
@@ -112,6 +117,10 @@ function parseArgs(argv) {
         if (!v) { cliError('--stop string is empty'); throw new Exit(2); }
         o.stops.push(v);
         break;
+      case '--simd':
+        if (!['auto', 'simd128', 'relaxed'].includes(v)) { cliError(`--simd expects auto, simd128 or relaxed, got '${v}'`); throw new Exit(2); }
+        o.simd = v;
+        break;
       case '--wasm':
         if (v !== 'st' && v !== 'mt') { cliError(`--wasm expects st or mt, got '${v}'`); throw new Exit(2); }
         o.wasm = v;
@@ -131,7 +140,12 @@ async function engineFor(o) {
     throw new Exit(2);
   }
   const moduleUrl = o.moduleDir ? pathToFileURL(o.moduleDir.replace(/\/?$/, '/') + 'qwasm.mjs') : undefined;
-  return Engine.create({ variant, threads: o.threads, moduleUrl });
+  try {
+    return await Engine.create({ variant, simd: o.simd ?? 'auto', threads: o.threads, moduleUrl });
+  } catch (e) {
+    if (e instanceof QwasmError && e.code === 'UNSUPPORTED_RUNTIME') throw new Exit(cliError(e.message));
+    throw e;
+  }
 }
 
 async function loadModel(engine, path) {

@@ -4,13 +4,16 @@
 export class QwasmError extends Error {
   readonly name: 'QwasmError';
   readonly code: 'IO' | 'BAD_MODEL' | 'UNSUPPORTED_TYPE' | 'OUT_OF_MEMORY' | 'INVALID_ARGUMENT' |
-    'TRUNCATED' | 'ABORTED' | 'NETWORK' | 'INTEGRITY' | 'WORKER' | string;
+    'TRUNCATED' | 'ABORTED' | 'NETWORK' | 'INTEGRITY' | 'WORKER' | 'UNSUPPORTED_RUNTIME' | string;
   constructor(code: string, message: string);
 }
 
 export interface EngineOptions {
   /** 'st' single-threaded (default) or 'mt' pthreads (needs cross-origin isolation in browsers). */
   variant?: 'st' | 'mt';
+  /** 'auto' (default): the relaxed-SIMD build when relaxedSimdSupport().ok and it is built, else
+   * 'simd128'. Same bits either way. */
+  simd?: 'auto' | 'simd128' | 'relaxed';
   /** Threads per context (default 1); sizes the mt variant's worker pool. */
   threads?: number;
   /** Where qwasm.mjs is (default: ../build-wasm[-mt]/qwasm.mjs next to engine.mjs). */
@@ -33,6 +36,7 @@ export interface ModelInfo {
 export interface EngineOnlyInfo {
   kernelPath: string;
   variant: 'st' | 'mt';
+  simd: 'relaxed' | 'simd128';
   threads: number;
   crossOriginIsolated: boolean;
   wasmMemoryBytes: number;
@@ -140,6 +144,9 @@ export class Engine {
 }
 
 /** printf("%.<digits>f", x), exactly. */
+/** Whether relaxed SIMD with a fused multiply-add is available here (what simd 'auto' checks). */
+export function relaxedSimdSupport(): { ok: boolean; reason: string };
+
 export function formatFixed(x: number, digits: number): string;
 /** printf("%g", x). */
 export function formatG(x: number): string;

@@ -1,5 +1,6 @@
 // qwasm in JavaScript: a small layer over the WebAssembly module built by
-// scripts/build-wasm.sh (build-wasm/ single-threaded, build-wasm-mt/ pthreads).
+// scripts/build-wasm.sh (build-wasm/ single-threaded, build-wasm-mt/ pthreads,
+// and the same two with relaxed SIMD in build-wasm-relaxed/, build-wasm-mt-relaxed/).
 // Works in Node and browsers; the model bytes are streamed straight into their
 // final place in wasm memory (one allocation, no copy afterwards).
 //
@@ -25,7 +26,47 @@ export class QwasmError extends Error {
   }
 }
 
-const MODULE_DIRS = { st: '../build-wasm/', mt: '../build-wasm-mt/' };
+// build directories by thread variant and SIMD flavour (scripts/build-wasm.sh)
+const MODULE_DIRS = {
+  st: { simd128: '../build-wasm/', relaxed: '../build-wasm-relaxed/' },
+  mt: { simd128: '../build-wasm-mt/', relaxed: '../build-wasm-mt-relaxed/' },
+};
+const SIMD_FLAVOURS = ['auto', 'simd128', 'relaxed'];
+
+// A module with one function f(a, b, c) = lane 0 of f32x4.relaxed_madd of
+// three splats (type, function, export and code sections, written by hand).
+const MADD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7d, 0x7d, 0x7d, 0x01, 0x7d, // (f32 f32 f32) -> f32
+  0x03, 0x02, 0x01, 0x00,
+  0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, // export "f"
+  0x0a, 0x16, 0x01, 0x14, 0x00,
+  0x20, 0x00, 0xfd, 0x13, 0x20, 0x01, 0xfd, 0x13, 0x20, 0x02, 0xfd, 0x13, // 3x local.get, f32x4.splat
+  0xfd, 0x85, 0x02, // f32x4.relaxed_madd
+  0xfd, 0x1f, 0x00, // f32x4.extract_lane 0
+  0x0b,
+]);
+
+/**
+ * Whether this runtime has relaxed SIMD with a FUSED multiply-add, i.e. can
+ * run the relaxed builds bit-identically to the native engine:
+ * { ok, reason }. relaxed_madd may legally round twice (hardware without
+ * FMA); then the relaxed builds would give different numbers, so they are
+ * not used. The probe: (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24 exactly, which
+ * only a fused multiply-add returns (rounding the product first gives 0);
+ * 2 * 3 + 1 = 7 checks that the third operand is the addend.
+ */
+export function relaxedSimdSupport() {
+  if (typeof WebAssembly !== 'object') return { ok: false, reason: 'no WebAssembly' };
+  let valid = false;
+  try { valid = WebAssembly.validate(MADD_PROBE); } catch { valid = false; }
+  if (!valid) return { ok: false, reason: 'relaxed SIMD is not available in this runtime' };
+  const f = new WebAssembly.Instance(new WebAssembly.Module(MADD_PROBE)).exports.f;
+  const a = 1 + 2 ** -12, c = -(1 + 2 ** -11);
+  if (f(2, 3, 1) !== 7) return { ok: false, reason: 'relaxed_madd does not compute a * b + c' };
+  if (f(a, a, c) !== 2 ** -24) return { ok: false, reason: 'relaxed_madd is not fused on this machine' };
+  return { ok: true, reason: 'relaxed SIMD with a fused multiply-add' };
+}
 // the field order of qwb_model_info (wasm/bindings.c)
 const INFO_FIELDS = ['nVocab', 'nCtxTrain', 'nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'headDim',
   'nFf', 'ropeDim', 'ropeBase', 'ropeNeox', 'rmsEps', 'tiedOutput', 'bos', 'eos', 'addBos',
@@ -390,17 +431,41 @@ export class Engine {
    * Instantiates the WebAssembly module. opts.variant 'st' (default) or 'mt'
    * (pthreads; needs cross-origin isolation in browsers); opts.threads
    * (default 1) is the thread count used for contexts, and sizes the worker
-   * pool of the mt variant; opts.moduleUrl overrides where qwasm.mjs is.
+   * pool of the mt variant. opts.simd picks the build: 'relaxed' (relaxed
+   * SIMD: a real fused multiply-add, several times faster), 'simd128'
+   * (baseline SIMD128, runs everywhere; fma emulated exactly) or 'auto'
+   * (default: relaxed when relaxedSimdSupport() says so and that build is
+   * there, else simd128). Both give the same bits. opts.moduleUrl overrides
+   * where qwasm.mjs is.
    */
   static async create(opts = {}) {
     const variant = opts.variant ?? 'st';
     if (!MODULE_DIRS[variant]) throw new QwasmError('INVALID_ARGUMENT', `unknown variant '${variant}' (st, mt)`);
+    const simd = opts.simd ?? 'auto';
+    if (!SIMD_FLAVOURS.includes(simd))
+      throw new QwasmError('INVALID_ARGUMENT', `unknown simd '${simd}' (${SIMD_FLAVOURS.join(', ')})`);
     const threads = opts.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1 || threads > 512)
       throw new QwasmError('INVALID_ARGUMENT', `--threads expects an integer in [1, 512], got '${threads}'`);
     if (variant === 'st' && threads > 1 && !opts.allowInlineThreads)
       throw new QwasmError('INVALID_ARGUMENT', 'the single-threaded build runs 1 thread (use the mt variant)');
-    const moduleUrl = new URL(opts.moduleUrl ?? MODULE_DIRS[variant] + 'qwasm.mjs', import.meta.url);
+    if (opts.moduleUrl) return Engine.instantiate(new URL(opts.moduleUrl, import.meta.url), variant, threads);
+    const support = simd === 'simd128' ? null : relaxedSimdSupport();
+    if (simd === 'relaxed' && !support.ok)
+      throw new QwasmError('UNSUPPORTED_RUNTIME', `cannot use the relaxed-SIMD build: ${support.reason}`);
+    if (support?.ok) {
+      const url = new URL(MODULE_DIRS[variant].relaxed + 'qwasm.mjs', import.meta.url);
+      try {
+        return await Engine.instantiate(url, variant, threads);
+      } catch (e) {
+        // 'auto' falls back when the relaxed build is missing or refuses
+        if (simd === 'relaxed') throw e instanceof QwasmError ? e : new QwasmError('WORKER', `relaxed-SIMD build: ${e.message}`);
+      }
+    }
+    return Engine.instantiate(new URL(MODULE_DIRS[variant].simd128 + 'qwasm.mjs', import.meta.url), variant, threads);
+  }
+
+  static async instantiate(moduleUrl, variant, threads) {
     const factory = (await import(moduleUrl.href)).default;
     const args = { qwPoolSize: Math.max(1, threads - 1) };
     if (IS_NODE && moduleUrl.protocol === 'file:') {
@@ -411,6 +476,12 @@ export class Engine {
     args.print = () => {};
     args.printErr = () => {};
     const mod = await factory(args);
+    // the library's own check (same probe in C): a relaxed build whose
+    // multiply-add is not fused would not compute the reference's numbers
+    if (mod._qwb_fma_fused && mod._qwb_fma_fused() < 0) {
+      if (variant === 'mt') mod.PThread?.terminateAllThreads?.();
+      throw new QwasmError('UNSUPPORTED_RUNTIME', 'relaxed-SIMD build: the multiply-add is not fused here');
+    }
     return new Engine(mod, variant, threads);
   }
 
@@ -457,7 +528,7 @@ export class Engine {
     if (!this.model) throw new QwasmError('INVALID_ARGUMENT', 'no model loaded');
   }
 
-  /** The active kernel path ("wasm-simd128" or "scalar"). */
+  /** The active kernel path ("wasm-relaxed-simd", "wasm-simd128" or "scalar"). */
   kernelPath() { return this.str(this.mod._qwb_kernel_path()); }
 
   /**
@@ -743,11 +814,14 @@ export class Engine {
     return { ...this.info_, ...this.engineInfo() };
   }
 
+  /** Which build runs: 'relaxed' (fused multiply-add) or 'simd128'. */
+  simd() { return this.mod._qwb_fma_fused && this.mod._qwb_fma_fused() > 0 ? 'relaxed' : 'simd128'; }
+
   /** What the engine runs on (no model needed). */
   engineInfo() {
     if (!this.mod) throw new QwasmError('INVALID_ARGUMENT', 'the engine has been disposed');
     return {
-      kernelPath: this.kernelPath(), variant: this.variant, threads: this.threads,
+      kernelPath: this.kernelPath(), variant: this.variant, simd: this.simd(), threads: this.threads,
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
       wasmMemoryBytes: this.mod.qwBuffer().byteLength,
     };
@@ -1083,7 +1157,7 @@ export class EngineHost {
 const HOST_OPS = {
   async init(a) {
     if (this.engine) throw new QwasmError('INVALID_ARGUMENT', 'the engine is already initialized');
-    this.engine = await Engine.create({ variant: a.variant, threads: a.threads, moduleUrl: a.moduleUrl });
+    this.engine = await Engine.create({ variant: a.variant, simd: a.simd, threads: a.threads, moduleUrl: a.moduleUrl });
     return this.engine.engineInfo();
   },
   async load(a, signal, id) {

@@ -21,7 +21,7 @@
 //    INTEGRITY even when the bytes would not parse.
 
 export type QwasmErrorCode = 'IO' | 'BAD_MODEL' | 'TRUNCATED' | 'UNSUPPORTED_TYPE' | 'OUT_OF_MEMORY' |
-  'INVALID_ARGUMENT' | 'ABORTED' | 'NETWORK' | 'INTEGRITY' | 'WORKER';
+  'INVALID_ARGUMENT' | 'ABORTED' | 'NETWORK' | 'INTEGRITY' | 'WORKER' | 'UNSUPPORTED_RUNTIME';
 
 /** Every rejection (the same class as engine.mjs's). `name` is 'QwasmError' and `code`
  * survives the worker boundary. */
@@ -72,6 +72,12 @@ export interface CreateEngineOptions extends LoadOptions {
   /** 'auto' (default): 'mt' when threads > 1 and (Node or crossOriginIsolated), else 'st'
    * (then with 1 thread). 'mt' needs SharedArrayBuffer (cross-origin isolation in browsers). */
   variant?: 'auto' | 'st' | 'mt';
+  /** Which build: 'auto' (default) uses the relaxed-SIMD build when the runtime has relaxed SIMD
+   * with a fused multiply-add (Chromium-based browsers since version 114 on x86 with FMA3 or
+   * ARM64; Node 20 only with --experimental-wasm-relaxed-simd), else the baseline SIMD128 build.
+   * Both compute the same bits; relaxed is faster (docs/BENCHMARKS.md). 'relaxed' without support rejects with
+   * UNSUPPORTED_RUNTIME. */
+  simd?: 'auto' | 'simd128' | 'relaxed';
   /** true (default): a Web Worker / worker_threads worker; false: in this thread, same async API. */
   worker?: boolean;
   /** Override where the wasm module factory is (default ../build-wasm[-mt]/qwasm.mjs beside wasm/). */
@@ -83,8 +89,10 @@ export interface CreateEngineOptions extends LoadOptions {
 export interface TensorTypeCount { type: string; count: number; }
 
 export interface EngineInfo {
-  kernelPath: 'wasm-simd128' | 'scalar';
+  kernelPath: 'wasm-relaxed-simd' | 'wasm-simd128' | 'scalar';
   variant: 'st' | 'mt';
+  /** The build running: 'relaxed' (fused multiply-add) or 'simd128'. */
+  simd: 'relaxed' | 'simd128';
   threads: number;
   crossOriginIsolated: boolean;
   /** Current size of the wasm memory (grows, never shrinks). */

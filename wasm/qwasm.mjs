@@ -360,6 +360,8 @@ export async function createEngine(opts = {}) {
     if (variant === 'st') runThreads = 1;
   }
   if (variant !== 'st' && variant !== 'mt') throw new QwasmError('INVALID_ARGUMENT', `unknown variant '${variant}' (auto, st, mt)`);
+  if (opts.simd !== undefined && !['auto', 'simd128', 'relaxed'].includes(opts.simd))
+    throw new QwasmError('INVALID_ARGUMENT', `unknown simd '${opts.simd}' (auto, simd128, relaxed)`);
   const client = new Client();
   const onMessage = (m) => client.onMessage(m);
   const onDeath = (why) => client.die(why);
@@ -372,7 +374,7 @@ export async function createEngine(opts = {}) {
   const engine = new QwasmEngine(client, variant, runThreads);
   try {
     const moduleUrl = opts.moduleUrl === undefined ? undefined : String(new URL(opts.moduleUrl, globalThis.location?.href ?? import.meta.url));
-    await client.call('init', { variant, threads: runThreads, ...(moduleUrl ? { moduleUrl } : {}) });
+    await client.call('init', { variant, simd: opts.simd ?? 'auto', threads: runThreads, ...(moduleUrl ? { moduleUrl } : {}) });
     if (opts.model !== undefined) await engine.load(opts.model, opts);
   } catch (e) {
     await client.dispose().catch(() => {});

@@ -7,11 +7,19 @@
  * ourselves: a*b is exact in double, the sum rounds once to double, and only
  * when that double is a float midpoint do we need the sign of the rounding
  * error (TwoSum) to round the right way. qw_fmaf_soft is always compiled so
- * native tests can check it against fmaf. */
+ * native tests can check it against fmaf.
+ *
+ * A relaxed-SIMD wasm build (-mrelaxed-simd, __wasm_relaxed_simd__) uses lane
+ * 0 of f32x4.relaxed_madd instead: one rounding where the engine fuses it,
+ * which that build requires anyway (qw_wasm_fma_fused in quant/kernels.h),
+ * and far cheaper than the double-based version. */
 #ifndef QW_QFMA_H
 #define QW_QFMA_H
 
 #include <math.h>
+#if defined(__wasm_relaxed_simd__)
+#include <wasm_simd128.h>
+#endif
 
 static inline float qw_fmaf_soft(float a, float b, float c) {
     const double p = (double)a * (double)b; /* exact: 24 + 24 bits */
@@ -30,7 +38,12 @@ static inline float qw_fmaf_soft(float a, float b, float c) {
 }
 
 static inline float qw_fmaf(float a, float b, float c) {
-#if defined(__EMSCRIPTEN__)
+#if defined(__wasm_relaxed_simd__)
+    typedef float f32x4 __attribute__((__vector_size__(16)));
+    const f32x4 r = __builtin_wasm_fma_f32x4((f32x4)wasm_f32x4_splat(a), (f32x4)wasm_f32x4_splat(b),
+                                             (f32x4)wasm_f32x4_splat(c));
+    return r[0];
+#elif defined(__EMSCRIPTEN__)
     return qw_fmaf_soft(a, b, c);
 #else
     return fmaf(a, b, c);

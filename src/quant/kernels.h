@@ -95,6 +95,13 @@ typedef struct qw_kernel_set {
 const qw_kernel_set *qw_kernels_avx2(void);
 const qw_kernel_set *qw_kernels_neon(void);
 const qw_kernel_set *qw_kernels_wasm_simd128(void);
+/* Relaxed-SIMD probe for the WebAssembly build (quant/simd_wasm.c): 0 when
+ * this is not a relaxed-SIMD build (native, or baseline SIMD128); 1 when it
+ * is and the engine's f32x4.relaxed_madd is fused (one rounding, = fmaf),
+ * which the kernels and qw_fmaf rely on; -1 when it is but the madd rounds
+ * twice: every float result would differ from the reference, so the build
+ * must not be used. */
+int qw_wasm_fma_fused(void);
 
 /* The active path's name ("scalar" when no set applies). */
 const char *qw_kernel_path(void);

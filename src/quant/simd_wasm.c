@@ -1,5 +1,22 @@
-/* WebAssembly SIMD128 kernels (baseline SIMD128 only: no relaxed-SIMD, so
- * every current browser runs the same instructions with the same results).
+/* WebAssembly SIMD128 kernels, in two builds from this one file:
+ *
+ *   baseline ("wasm-simd128"): SIMD128 only, so every current browser runs
+ *       the same instructions with the same results. SIMD128 has no fused
+ *       multiply-add, so fmaf is emulated exactly in f64x2 (next section).
+ *   relaxed ("wasm-relaxed-simd", compiled with -mrelaxed-simd, which
+ *       defines __wasm_relaxed_simd__): the fmaf lanes use relaxed SIMD's
+ *       f32x4.relaxed_madd (clang's __builtin_wasm_fma_f32x4; the build
+ *       renumbers clang 14's early opcode, scripts/wasm-relaxed.mjs). Relaxed
+ *       SIMD lets an engine compute it fused or unfused; V8 fuses it on x86
+ *       with FMA3 and on ARM64, and there it is exactly fmaf per lane, with
+ *       none of the emulation's cost. An unfused engine would give wrong
+ *       (not reference) results, so the relaxed build must only run where
+ *       qw_wasm_fma_fused() returns 1 (the JS side checks before loading
+ *       it); core/qfma.h's qw_fmaf uses the same instruction in that build.
+ *       Otherwise the builds share their code, except that the relaxed
+ *       4-row kernels (vec_dot_r4) form the same integer lane sums another
+ *       way and convert four rows' scales at once (there, with the fma
+ *       cheap, those steps were what was left to speed up).
  *
  * Every kernel is bit-identical to its scalar reference: integer parts are
  * exact (i8 -> i16 widening, i32x4.dot_i16x8_s, exact i32 sums), and the
@@ -7,7 +24,14 @@
  * (accum.h). Compiled only when __wasm_simd128__ is defined; elsewhere
  * qw_kernels_wasm_simd128() returns NULL.
  *
- * ---- fmaf without a fused multiply-add --------------------------------
+ * The fmaf lanes are written against a few small types with one
+ * implementation per build: lanes8 (the eight lanes8 accumulators), rows8
+ * (eight rows' serial Q4_0 accumulators), mins4 (K-quant min sums), acc16
+ * (16 F32 dot lanes) and x16 (16 lanes of the vectorised exp). Baseline
+ * holds each float lane widened to double in f64x2 vectors; relaxed holds
+ * floats in f32x4 vectors.
+ *
+ * ---- fmaf without a fused multiply-add (baseline build) ---------------
  *
  * The block types accumulate acc = fmaf(d, (float)s, acc) per lane, where
  * d is a float and s an integer lane sum (Q4_0's serial order, for
@@ -58,10 +82,9 @@
  * Note: Emscripten's libc fmaf (musl's, with a no-op fesetround) is NOT
  * correctly rounded in exactly this halfway case: it always moves r away
  * from zero, so when S lies just inside a midpoint it returns the float
- * above. The scalar reference built for wasm inherits that (about one
- * inexact lane operation in 10^9); these kernels return the correctly
- * rounded value, which is what the reference computes on every other
- * target.
+ * above (about one inexact lane operation in 10^9). So neither the kernels
+ * nor the scalar reference use it: the reference's qw_fmaf (core/qfma.h) and
+ * these kernels return the correctly rounded value, as fmaf does natively.
  *
  * F16 needs no such care: a product of two halves is exact in float (22
  * significant bits, exponent far from under/overflow), so fmaf(a, b, c) is
@@ -82,8 +105,28 @@
 #include "blocks.h"
 #include "fp16.h"
 
+#if defined(__wasm_relaxed_simd__)
+#define QW_WASM_FUSED 1
+#else
+#define QW_WASM_FUSED 0
+#endif
+
+/* qw_fp16_to_fp32 without branches for finite halves: the magnitude bits
+ * moved into float position denote the value times 2^-112 (subnormal halves
+ * become float subnormals), so one exact multiply by 2^112 finishes; the
+ * sign rides along. Infinities and NaNs take the reference conversion. */
+static inline float h2f(uint16_t h) {
+    if (__builtin_expect((h & 0x7c00) == 0x7c00, 0)) return qw_fp16_to_fp32(h);
+    const uint32_t b = ((uint32_t)(h & 0x7fff) << 13) | ((uint32_t)(h & 0x8000) << 16);
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f * 0x1p112f;
+}
+
+#if !QW_WASM_FUSED
+
 /* ======================================================================== */
-/* exact fmaf, two lanes per f64x2                                          */
+/* exact fmaf, two lanes per f64x2 (baseline build)                         */
 /* ======================================================================== */
 
 /* r = RN53(p + c) for f64x2 lanes. Where r is a float midpoint and not
@@ -144,18 +187,6 @@ static inline __attribute__((always_inline)) void fma_f64x2(v128_t *acc, const v
     if (wasm_v128_any_true(hit))
         for (int i = 0; i < n; i++) r[i] = fix_midpoints(r[i], p[i], acc[i], mask, mid);
     for (int i = 0; i < n; i++) acc[i] = round_f32(r[i]);
-}
-
-/* qw_fp16_to_fp32 without branches for finite halves: the magnitude bits
- * moved into float position denote the value times 2^-112 (subnormal halves
- * become float subnormals), so one exact multiply by 2^112 finishes; the
- * sign rides along. Infinities and NaNs take the reference conversion. */
-static inline float h2f(uint16_t h) {
-    if (__builtin_expect((h & 0x7c00) == 0x7c00, 0)) return qw_fp16_to_fp32(h);
-    const uint32_t b = ((uint32_t)(h & 0x7fff) << 13) | ((uint32_t)(h & 0x8000) << 16);
-    float f;
-    memcpy(&f, &b, sizeof f);
-    return f * 0x1p112f;
 }
 
 /* The midpoint-test constants, made opaque to LLVM (empty asm) so that they
@@ -220,6 +251,56 @@ static inline void lanes8_store(const lanes8 *a, float out[8]) {
         out[2 * i + 1] = (float)wasm_f64x2_extract_lane(a->v[i], 1);
     }
 }
+
+/* lanes8_fma with the kernel's constants (fma_k) */
+static inline __attribute__((always_inline)) void lanes8_fma_k(lanes8 *a, v128_t lo, v128_t hi, float d,
+                                                               const fma_k *k) {
+    const v128_t s[4] = {i32_lo_f64(lo), i32_hi_f64(lo), i32_lo_f64(hi), i32_hi_f64(hi)};
+    fma4_k(a->v, s, d, k);
+}
+
+#else /* QW_WASM_FUSED */
+
+/* ======================================================================== */
+/* fmaf as f32x4.relaxed_madd (relaxed build)                               */
+/* ======================================================================== */
+
+typedef float qw_f32x4 __attribute__((__vector_size__(16)));
+
+/* a * b + c per lane with one rounding (where qw_wasm_fma_fused() is 1) */
+static inline v128_t madd(v128_t a, v128_t b, v128_t c) {
+    return (v128_t)__builtin_wasm_fma_f32x4((qw_f32x4)a, (qw_f32x4)b, (qw_f32x4)c);
+}
+
+/* i32 lanes to f32: exact for the lane sums here (|s| <= 2^24) */
+static inline v128_t i32_f32(v128_t v) { return wasm_f32x4_convert_i32x4(v); }
+
+/* The eight lanes8 accumulators (accum.h): v[0] holds lanes 0..3, v[1] 4..7. */
+typedef struct {
+    v128_t v[2];
+} lanes8;
+
+static inline void lanes8_zero(lanes8 *a) { a->v[0] = a->v[1] = wasm_f32x4_const_splat(0.0f); }
+
+/* lane k = fmaf(d, lane sum k, lane k) for dv = d in every lane; lo = lane
+ * sums 0..3, hi = 4..7 */
+static inline __attribute__((always_inline)) void lanes8_fmav(lanes8 *a, v128_t lo, v128_t hi,
+                                                              v128_t dv) {
+    a->v[0] = madd(dv, i32_f32(lo), a->v[0]);
+    a->v[1] = madd(dv, i32_f32(hi), a->v[1]);
+}
+
+static inline __attribute__((always_inline)) void lanes8_fma(lanes8 *a, v128_t lo, v128_t hi,
+                                                             float d) {
+    lanes8_fmav(a, lo, hi, wasm_f32x4_splat(d));
+}
+
+static inline void lanes8_store(const lanes8 *a, float out[8]) {
+    wasm_v128_store(out, a->v[0]);
+    wasm_v128_store(out + 4, a->v[1]);
+}
+
+#endif /* QW_WASM_FUSED */
 
 static inline float lanes8_hsum(const lanes8 *a) {
     float f[8];
@@ -289,6 +370,7 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
     *s = lanes8_hsum(&acc);
 }
 
+#if !QW_WASM_FUSED
 /* fmaf(a, b, c) for a float a*b exact in double (as fma_f64x2, one value) */
 static inline float fma_exact_product(double ab, float c) {
     const v128_t p = wasm_f64x2_splat(ab), acc = wasm_f64x2_splat((double)c);
@@ -299,6 +381,14 @@ static inline float fma_exact_product(double ab, float c) {
         r = fix_midpoints(r, p, acc, mask, mid);
     return (float)wasm_f64x2_extract_lane(r, 0);
 }
+
+/* fmaf((float)sumi, d, acc) for |sumi| < 2^24 */
+static inline float fma_sumi(int32_t sumi, float d, float acc) {
+    return fma_exact_product((double)sumi * (double)d, acc);
+}
+#else
+static inline float fma_sumi(int32_t sumi, float d, float acc) { return qw_fmaf((float)sumi, d, acc); }
+#endif
 
 /* Q4_0 in the "serial" order (accum.h; matrices with a multiple of 8 rows):
  * acc = fmaf((float)block sum, d, acc), one accumulator. |block sum| <=
@@ -317,7 +407,7 @@ static void vec_dot_q4_0_serial(int64_t n, float *s, const void *vx, const void 
         const int32_t sumi = wasm_i32x4_extract_lane(t, 0) + wasm_i32x4_extract_lane(t, 1) +
                              wasm_i32x4_extract_lane(t, 2) + wasm_i32x4_extract_lane(t, 3);
         const float d = h2f(x[i].d) * h2f(y[i].d);
-        acc = fma_exact_product((double)sumi * (double)d, acc);
+        acc = fma_sumi(sumi, d, acc);
     }
     *s = acc;
 }
@@ -443,6 +533,7 @@ static inline void widen_y(const int8_t *q, v128_t y[4]) {
     y[3] = wasm_i16x8_extend_high_i8x16(b);
 }
 
+#if !QW_WASM_FUSED
 /* lanes8 sums (lo = quads 0..3, hi = 4..7) of x0/x1 against a widened y */
 static inline void block_lanes_w(v128_t x0, v128_t x1, const v128_t y[4], v128_t *lo, v128_t *hi) {
     const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x0), y[0]);
@@ -475,35 +566,160 @@ static inline void block_lanes_w(v128_t x0, v128_t x1, const v128_t y[4], v128_t
                 v128_t x0, x1, lo, hi;                                                             \
                 UNPACK(&x[r][i], &x0, &x1);                                                        \
                 block_lanes_w(x0, x1, yw, &lo, &hi);                                               \
-                const v128_t sv[4] = {i32_lo_f64(lo), i32_hi_f64(lo), i32_lo_f64(hi), i32_hi_f64(hi)}; \
-                fma4_k(acc[r].v, sv, h2f(x[r][i].d) * dy, &k);                                     \
+                lanes8_fma_k(&acc[r], lo, hi, h2f(x[r][i].d) * dy, &k);                            \
             }                                                                                      \
         }                                                                                          \
         for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
     }
+#else
+/* Relaxed build: with the fma this cheap, the rest of the block counts. The
+ * lane sums come from even / odd element splits instead (no shuffles): with
+ * E, O = the even and odd elements of 16 (as i16), dot(E(x), E(y)) +
+ * dot(O(x), O(y)) has in lane k the sum over elements 4k..4k+3 (the same
+ * exact integers); and the four rows' scales are converted together. */
+
+/* i16x8 of the even / odd elements of 16 int8 */
+static inline v128_t even_i16(v128_t v) { return wasm_i16x8_shr(wasm_i16x8_shl(v, 8), 8); }
+static inline v128_t odd_i16(v128_t v) { return wasm_i16x8_shr(v, 8); }
+
+/* y[0], y[1]: even, odd elements of 0..15; y[2], y[3]: of 16..31 */
+static inline void split_y(const int8_t *q, v128_t y[4]) {
+    const v128_t a = wasm_v128_load(q), b = wasm_v128_load(q + 16);
+    y[0] = even_i16(a);
+    y[1] = odd_i16(a);
+    y[2] = even_i16(b);
+    y[3] = odd_i16(b);
+}
+
+/* lanes8 sums (lo = lanes 0..3, hi = 4..7) of x0/x1 against a split y */
+static inline void block_lanes_eo(v128_t x0, v128_t x1, const v128_t y[4], v128_t *lo, v128_t *hi) {
+    *lo = wasm_i32x4_add(wasm_i32x4_dot_i16x8(even_i16(x0), y[0]), wasm_i32x4_dot_i16x8(odd_i16(x0), y[1]));
+    *hi = wasm_i32x4_add(wasm_i32x4_dot_i16x8(even_i16(x1), y[2]), wasm_i32x4_dot_i16x8(odd_i16(x1), y[3]));
+}
+
+/* h2f of four halves at once (the same bits: its finite-half formula, and
+ * h2f itself lane by lane when one is an infinity or NaN) */
+static inline v128_t h2f4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    const v128_t h = wasm_u32x4_make(a, b, c, d), e = wasm_i32x4_const_splat(0x7c00);
+    if (__builtin_expect(wasm_v128_any_true(wasm_i32x4_eq(wasm_v128_and(h, e), e)), 0))
+        return wasm_f32x4_make(h2f(a), h2f(b), h2f(c), h2f(d));
+    const v128_t mag = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_const_splat(0x7fff)), 13);
+    const v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_const_splat(0x8000)), 16);
+    return wasm_f32x4_mul(wasm_v128_or(mag, sign), wasm_f32x4_const_splat(0x1p112f));
+}
+
+_Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' scales at once");
+#define DEFINE_R4_LANES8(NAME, BT, QK, UNPACK)                                                     \
+    static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
+        const block_q8_0 *y = vy;                                                                  \
+        const BT *x[QW_MR_LANES8];                                                                 \
+        lanes8 acc[QW_MR_LANES8];                                                                  \
+        for (int r = 0; r < QW_MR_LANES8; r++) {                                                   \
+            x[r] = (const BT *)((const char *)vx + (size_t)r * bx);                                \
+            lanes8_zero(&acc[r]);                                                                  \
+        }                                                                                          \
+        for (int64_t i = 0; i < n / (QK); i++) {                                                   \
+            v128_t ys[4];                                                                          \
+            split_y(y[i].qs, ys);                                                                  \
+            float d[QW_MR_LANES8]; /* x.d * y.d of each row */                                     \
+            wasm_v128_store(d, wasm_f32x4_mul(h2f4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d),    \
+                                              wasm_f32x4_splat(h2f(y[i].d))));                     \
+            _Pragma("clang loop unroll(full)")                                                     \
+            for (int r = 0; r < QW_MR_LANES8; r++) {                                               \
+                v128_t x0, x1, lo, hi;                                                             \
+                UNPACK(&x[r][i], &x0, &x1);                                                        \
+                block_lanes_eo(x0, x1, ys, &lo, &hi);                                              \
+                lanes8_fmav(&acc[r], lo, hi, wasm_v128_load32_splat(&d[r]));                       \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
+    }
+#endif
 
 DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, unpack_q8_0)
 DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_q4_0)
 DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
 DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
 
-/* Q4_0 serial order, QW_MR_ROWS8 rows: row r's accumulator is lane r of
- * four f64x2 vectors, so the per-block fmaf of all 8 rows is four vector
- * operations; (float)sumi and d = x.d * y.d exactly as the single row. */
+/* rows8: the serial accumulators of QW_MR_ROWS8 rows, row r in lane r, so
+ * the per-block fmaf of all 8 rows is a few vector operations */
+#if !QW_WASM_FUSED
+typedef struct {
+    v128_t v[4]; /* rows 2j, 2j+1 in v[j], floats widened to double */
+} rows8;
+
+static inline void rows8_zero(rows8 *a) {
+    for (int j = 0; j < 4; j++) a->v[j] = wasm_f64x2_const_splat(0.0);
+}
+
+/* row r = fmaf((float)block sum r, d[r], row r); sum[h] = block sums of rows
+ * 4h..4h+3 (i32x4) */
+static inline __attribute__((always_inline)) void rows8_fma(rows8 *a, const v128_t sum[2], const float d[8]) {
+    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
+    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    v128_t p[4], rr[4], hit = wasm_i64x2_const_splat(0);
+    for (int j = 0; j < 4; j++) {
+        const v128_t sv = j & 1 ? i32_hi_f64(sum[j / 2]) : i32_lo_f64(sum[j / 2]);
+        p[j] = wasm_f64x2_mul(sv, wasm_f64x2_make((double)d[2 * j], (double)d[2 * j + 1]));
+        rr[j] = wasm_f64x2_add(p[j], a->v[j]);
+        hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(rr[j], mask), mid));
+    }
+    if (wasm_v128_any_true(hit))
+        for (int j = 0; j < 4; j++) rr[j] = fix_midpoints(rr[j], p[j], a->v[j], mask, mid);
+    for (int j = 0; j < 4; j++) a->v[j] = round_f32(rr[j]);
+}
+
+static inline void rows8_store(const rows8 *a, float s[8]) {
+    for (int j = 0; j < 4; j++) {
+        s[2 * j] = (float)wasm_f64x2_extract_lane(a->v[j], 0);
+        s[2 * j + 1] = (float)wasm_f64x2_extract_lane(a->v[j], 1);
+    }
+}
+
+/* d[r] = x.d * y.d of row r's block i */
+static inline void rows8_scales(const block_q4_0 *const x[8], int64_t i, float dy, float d[8]) {
+    for (int r = 0; r < 8; r++) d[r] = h2f(x[r][i].d) * dy;
+}
+#else
+typedef struct {
+    v128_t v[2]; /* rows 0..3, 4..7 */
+} rows8;
+
+static inline void rows8_zero(rows8 *a) { a->v[0] = a->v[1] = wasm_f32x4_const_splat(0.0f); }
+
+static inline __attribute__((always_inline)) void rows8_fma(rows8 *a, const v128_t sum[2], const float d[8]) {
+    a->v[0] = madd(i32_f32(sum[0]), wasm_v128_load(d), a->v[0]);
+    a->v[1] = madd(i32_f32(sum[1]), wasm_v128_load(d + 4), a->v[1]);
+}
+
+static inline void rows8_store(const rows8 *a, float s[8]) {
+    wasm_v128_store(s, a->v[0]);
+    wasm_v128_store(s + 4, a->v[1]);
+}
+
+/* as the baseline's, four rows' scales at a time (h2f4: the same bits) */
+static inline void rows8_scales(const block_q4_0 *const x[8], int64_t i, float dy, float d[8]) {
+    const v128_t dv = wasm_f32x4_splat(dy);
+    wasm_v128_store(d, wasm_f32x4_mul(h2f4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d), dv));
+    wasm_v128_store(d + 4, wasm_f32x4_mul(h2f4(x[4][i].d, x[5][i].d, x[6][i].d, x[7][i].d), dv));
+}
+#endif
+
+/* Q4_0 serial order, QW_MR_ROWS8 rows (rows8); (float)sumi and d = x.d *
+ * y.d exactly as the single row. */
 static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {
     const block_q8_0 *y = vy;
     const block_q4_0 *x[QW_MR_ROWS8];
     for (int r = 0; r < QW_MR_ROWS8; r++) x[r] = (const block_q4_0 *)((const char *)vx + (size_t)r * bx);
-    v128_t acc[4];
-    for (int j = 0; j < 4; j++) acc[j] = wasm_f64x2_const_splat(0.0);
-    const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
-    const v128_t mid = wasm_i64x2_const_splat(0x10000000);
+    rows8 acc;
+    rows8_zero(&acc);
     for (int64_t i = 0; i < n / QK4_0; i++) {
         v128_t yw[4];
         widen_y(y[i].qs, yw);
         const float dy = h2f(y[i].d);
         v128_t t[QW_MR_ROWS8];
         float d[QW_MR_ROWS8];
+        rows8_scales(x, i, dy, d);
 #pragma clang loop unroll(full)
         for (int r = 0; r < QW_MR_ROWS8; r++) {
             v128_t x0, x1;
@@ -513,7 +729,6 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             const v128_t p2 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x1), yw[2]);
             const v128_t p3 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x1), yw[3]);
             t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
-            d[r] = h2f(x[r][i].d) * dy;
         }
         /* block sums of rows 0..3 and 4..7 (exact integer adds, any order) */
         v128_t sum[2];
@@ -526,21 +741,9 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             /* a = (r0: 0+2, r1: 0+2, r0: 1+3, r1: 1+3), b likewise for r2, r3 */
             sum[h] = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
         }
-        v128_t p[4], rr[4], hit = wasm_i64x2_const_splat(0);
-        for (int j = 0; j < 4; j++) {
-            const v128_t sv = j & 1 ? i32_hi_f64(sum[j / 2]) : i32_lo_f64(sum[j / 2]);
-            p[j] = wasm_f64x2_mul(sv, wasm_f64x2_make((double)d[2 * j], (double)d[2 * j + 1]));
-            rr[j] = wasm_f64x2_add(p[j], acc[j]);
-            hit = wasm_v128_or(hit, wasm_i64x2_eq(wasm_v128_and(rr[j], mask), mid));
-        }
-        if (wasm_v128_any_true(hit))
-            for (int j = 0; j < 4; j++) rr[j] = fix_midpoints(rr[j], p[j], acc[j], mask, mid);
-        for (int j = 0; j < 4; j++) acc[j] = round_f32(rr[j]);
+        rows8_fma(&acc, sum, d);
     }
-    for (int j = 0; j < 4; j++) {
-        s[2 * j] = (float)wasm_f64x2_extract_lane(acc[j], 0);
-        s[2 * j + 1] = (float)wasm_f64x2_extract_lane(acc[j], 1);
-    }
+    rows8_store(&acc, s);
 }
 
 /* ======================================================================== */
@@ -573,19 +776,46 @@ static inline __attribute__((always_inline)) void kfinish(lanes8 *acc, const v12
     lanes8_fma(acc, quads(A[0], A[1]), quads(A[2], A[3]), d);
 }
 
+/* mins4: the four min accumulators acc_m[0..3] of Q4_K / Q5_K (zero for
+ * the other K-quants, which the reference still adds last) */
+#if !QW_WASM_FUSED
+typedef struct {
+    v128_t v[2]; /* acc_m 0,1 and 2,3, floats widened to double */
+} mins4;
+
+static inline void mins4_zero(mins4 *m) { m->v[0] = m->v[1] = wasm_f64x2_const_splat(0.0); }
+
 /* acc_m[m] = fmaf(dmin, p[m], acc_m[m]) for four integer min sums */
-static inline void kmins4(v128_t accm[2], const int32_t p[4], float dmin) {
+static inline void kmins4(mins4 *m, const int32_t p[4], float dmin) {
     const v128_t s[2] = {wasm_f64x2_make((double)p[0], (double)p[1]),
                          wasm_f64x2_make((double)p[2], (double)p[3])};
-    fma_f64x2(accm, s, 2, dmin);
+    fma_f64x2(m->v, s, 2, dmin);
 }
 
-static inline float kresult(const lanes8 *acc, const v128_t accm[2]) {
-    const float m0 = (float)wasm_f64x2_extract_lane(accm[0], 0);
-    const float m1 = (float)wasm_f64x2_extract_lane(accm[0], 1);
-    const float m2 = (float)wasm_f64x2_extract_lane(accm[1], 0);
-    const float m3 = (float)wasm_f64x2_extract_lane(accm[1], 1);
-    return lanes8_hsum(acc) + ((m0 + m2) + (m1 + m3));
+static inline void mins4_store(const mins4 *m, float out[4]) {
+    for (int j = 0; j < 2; j++) {
+        out[2 * j] = (float)wasm_f64x2_extract_lane(m->v[j], 0);
+        out[2 * j + 1] = (float)wasm_f64x2_extract_lane(m->v[j], 1);
+    }
+}
+#else
+typedef struct {
+    v128_t v;
+} mins4;
+
+static inline void mins4_zero(mins4 *m) { m->v = wasm_f32x4_const_splat(0.0f); }
+
+static inline void kmins4(mins4 *m, const int32_t p[4], float dmin) {
+    m->v = madd(wasm_f32x4_splat(dmin), i32_f32(wasm_v128_load(p)), m->v);
+}
+
+static inline void mins4_store(const mins4 *m, float out[4]) { wasm_v128_store(out, m->v); }
+#endif
+
+static inline float kresult(const lanes8 *acc, const mins4 *accm) {
+    float m[4];
+    mins4_store(accm, m);
+    return lanes8_hsum(acc) + ((m[0] + m[2]) + (m[1] + m[3]));
 }
 
 /* Q4_K / Q5_K 6-bit scales and mins (see ref_kquants.c) */
@@ -613,7 +843,8 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_K *y = vy;
     lanes8 acc;
     lanes8_zero(&acc);
-    v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    mins4 accm;
+    mins4_zero(&accm);
     for (int64_t i = 0; i < n / QK_K; i++) {
         int sc[8], mn[8];
         unpack_scale_min_k4(x[i].scales, sc, mn);
@@ -621,7 +852,7 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
         if (xdmin != 0.0f) {
             int32_t p[4];
             mins_k4(mn, y[i].bsums, p);
-            kmins4(accm, p, -y[i].d * xdmin);
+            kmins4(&accm, p, -y[i].d * xdmin);
         }
         v128_t A[4];
         kzero(A);
@@ -633,7 +864,7 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
         }
         kfinish(&acc, A, y[i].d * xd);
     }
-    *s = kresult(&acc, accm);
+    *s = kresult(&acc, &accm);
 }
 
 /* nibbles | 16 where bit g of the matching byte of h is set */
@@ -647,7 +878,8 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_K *y = vy;
     lanes8 acc;
     lanes8_zero(&acc);
-    v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
+    mins4 accm;
+    mins4_zero(&accm);
     for (int64_t i = 0; i < n / QK_K; i++) {
         int sc[8], mn[8];
         unpack_scale_min_k4(x[i].scales, sc, mn);
@@ -655,7 +887,7 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
         if (xdmin != 0.0f) {
             int32_t p[4];
             mins_k4(mn, y[i].bsums, p);
-            kmins4(accm, p, -y[i].d * xdmin);
+            kmins4(&accm, p, -y[i].d * xdmin);
         }
         /* fifth bit of element 32g + l: bit g of qh[l] */
         const v128_t h0 = wasm_v128_load(x[i].qh), h1 = wasm_v128_load(x[i].qh + 16);
@@ -671,7 +903,7 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
         }
         kfinish(&acc, A, y[i].d * xd);
     }
-    *s = kresult(&acc, accm);
+    *s = kresult(&acc, &accm);
 }
 
 /* Q6_K level - 32 from the low nibble and a byte whose bits 4..5 are the
@@ -710,8 +942,9 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vx, const void *vy) {
         kfinish(&acc, A, y[i].d * qw_fp16_to_fp32(x[i].d));
     }
     /* no mins: the reference still adds its (zero) min lanes last */
-    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
-    *s = kresult(&acc, accm);
+    mins4 accm;
+    mins4_zero(&accm);
+    *s = kresult(&acc, &accm);
 }
 
 /* 2-bit fields of Q2_K / Q3_K: group g of half h is bits 2g.. of qs[32h + l] */
@@ -753,8 +986,9 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vx, const void *vy) {
         }
         kfinish(&acc, A, y[i].d * xd);
     }
-    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
-    *s = kresult(&acc, accm);
+    mins4 accm;
+    mins4_zero(&accm);
+    *s = kresult(&acc, &accm);
 }
 
 static void vec_dot_q3_K(int64_t n, float *s, const void *vx, const void *vy) {
@@ -789,8 +1023,9 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vx, const void *vy) {
         }
         kfinish(&acc, A, y[i].d * qw_fp16_to_fp32(x[i].d));
     }
-    const v128_t accm[2] = {wasm_f64x2_const_splat(0.0), wasm_f64x2_const_splat(0.0)};
-    *s = kresult(&acc, accm);
+    mins4 accm;
+    mins4_zero(&accm);
+    *s = kresult(&acc, &accm);
 }
 
 /* IQ4_XS: one int32 sum per super-block, then the reference's float ops */
@@ -942,6 +1177,14 @@ static void vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
 /* F32 attention / FFN kernels: accum.h's dot orders and vexp.h's exp         */
 /* ======================================================================== */
 
+/* lanes 0,1 and 2,3 of an f32x4 as f64x2 */
+static inline v128_t f32_lo_f64(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t f32_hi_f64(v128_t v) {
+    return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+
+#if !QW_WASM_FUSED
+
 /* Here fmaf(a, b, c) has float a and b, so the product is exact in double
  * (48 bits) but, unlike the block types above, can lie far below 2^-149.
  * The midpoint argument of the header holds wherever r = RN53(a*b + c) is a
@@ -963,12 +1206,6 @@ static float fma_from_product(double p, float c) {
     return err > 0.0 ? hi : lo;
 }
 
-/* lanes 0,1 and 2,3 of an f32x4 as f64x2 */
-static inline v128_t f32_lo_f64(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
-static inline v128_t f32_hi_f64(v128_t v) {
-    return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
-}
-
 /* 0 < |r| < 2^-126, lanewise (NaN: false) */
 static inline v128_t tiny_lanes(v128_t r) {
     const v128_t t = wasm_f64x2_abs(r);
@@ -976,9 +1213,18 @@ static inline v128_t tiny_lanes(v128_t r) {
                          wasm_f64x2_gt(t, wasm_f64x2_const_splat(0.0)));
 }
 
-/* 16 fma lanes: acc[j] (lanes 2j, 2j+1, floats as doubles) = fmaf(a, b, acc)
- * for a[0..16), b[0..16) */
-static inline __attribute__((always_inline)) void fma16_step(v128_t acc[8], const float *a, const float *b) {
+/* acc16: 16 fma lanes, v[j] = lanes 2j, 2j+1 (floats as doubles) */
+typedef struct {
+    v128_t v[8];
+} acc16;
+
+static inline void acc16_zero(acc16 *acc) {
+    for (int j = 0; j < 8; j++) acc->v[j] = wasm_f64x2_const_splat(0.0);
+}
+
+/* lane l = fmaf(a[l], b[l], lane l) for a[0..16), b[0..16) */
+static inline __attribute__((always_inline)) void acc16_step(acc16 *accv, const float *a, const float *b) {
+    v128_t *acc = accv->v;
     const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
     const v128_t mid = wasm_i64x2_const_splat(0x10000000);
     v128_t p[8], r[8], hit = wasm_i64x2_const_splat(0);
@@ -1004,20 +1250,41 @@ static inline __attribute__((always_inline)) void fma16_step(v128_t acc[8], cons
     for (int j = 0; j < 8; j++) acc[j] = round_f32(r[j]);
 }
 
-static inline void acc16_store(const v128_t acc[8], float out[16]) {
+static inline void acc16_store(const acc16 *acc, float out[16]) {
     for (int j = 0; j < 8; j++) {
-        out[2 * j] = (float)wasm_f64x2_extract_lane(acc[j], 0);
-        out[2 * j + 1] = (float)wasm_f64x2_extract_lane(acc[j], 1);
+        out[2 * j] = (float)wasm_f64x2_extract_lane(acc->v[j], 0);
+        out[2 * j + 1] = (float)wasm_f64x2_extract_lane(acc->v[j], 1);
     }
 }
 
+#else /* QW_WASM_FUSED */
+
+/* acc16: 16 fma lanes, v[k] = lanes 4k..4k+3 */
+typedef struct {
+    v128_t v[4];
+} acc16;
+
+static inline void acc16_zero(acc16 *acc) {
+    for (int k = 0; k < 4; k++) acc->v[k] = wasm_f32x4_const_splat(0.0f);
+}
+
+static inline __attribute__((always_inline)) void acc16_step(acc16 *acc, const float *a, const float *b) {
+    for (int k = 0; k < 4; k++) acc->v[k] = madd(wasm_v128_load(a + 4 * k), wasm_v128_load(b + 4 * k), acc->v[k]);
+}
+
+static inline void acc16_store(const acc16 *acc, float out[16]) {
+    for (int k = 0; k < 4; k++) wasm_v128_store(out + 4 * k, acc->v[k]);
+}
+
+#endif /* QW_WASM_FUSED */
+
 /* qw_dot_f32_lanes16 (n a multiple of 16) */
 static float dot_f32_lanes16(const float *a, const float *b, int n) {
-    v128_t acc[8];
-    for (int j = 0; j < 8; j++) acc[j] = wasm_f64x2_const_splat(0.0);
-    for (int i = 0; i + 16 <= n; i += 16) fma16_step(acc, a + i, b + i);
+    acc16 acc;
+    acc16_zero(&acc);
+    for (int i = 0; i + 16 <= n; i += 16) acc16_step(&acc, a + i, b + i);
     float f[16];
-    acc16_store(acc, f);
+    acc16_store(&acc, f);
     return qw_hsum16(f);
 }
 
@@ -1026,13 +1293,12 @@ static float dot_f32_steps64(const float *a, const float *b, int n) {
     const int np = n & ~63;
     float sum = 0.0f;
     if (np) {
-        v128_t acc[4][8];
-        for (int j = 0; j < 4; j++)
-            for (int k = 0; k < 8; k++) acc[j][k] = wasm_f64x2_const_splat(0.0);
+        acc16 acc[4];
+        for (int j = 0; j < 4; j++) acc16_zero(&acc[j]);
         for (int i = 0; i < np; i += 64)
-            for (int j = 0; j < 4; j++) fma16_step(acc[j], a + i + 16 * j, b + i + 16 * j);
+            for (int j = 0; j < 4; j++) acc16_step(&acc[j], a + i + 16 * j, b + i + 16 * j);
         float f[4][16];
-        for (int j = 0; j < 4; j++) acc16_store(acc[j], f[j]);
+        for (int j = 0; j < 4; j++) acc16_store(&acc[j], f[j]);
         for (int l = 0; l < 16; l++) {
             f[0][l] += f[2][l];
             f[1][l] += f[3][l];
@@ -1050,13 +1316,17 @@ static void dot_f32_steps64_keys(const float *q, const float *k, size_t k_stride
 
 /* ---- qw_vexpf over 16 lanes ------------------------------------------- */
 
-/* 16 lanes of floats held as 8 f64x2 */
+/* x16: 16 float lanes, with the operations qw_vexpf needs: fmaf (x16_fma),
+ * float subtract, multiply and negate, and the final ldexpf. */
+#if !QW_WASM_FUSED
+
+/* floats held as doubles, v[j] = lanes 2j, 2j+1 */
 typedef struct {
     v128_t v[8];
-} f64x16;
+} x16;
 
-static inline f64x16 f64x16_load(const float *x) {
-    f64x16 r;
+static inline x16 x16_load(const float *x) {
+    x16 r;
     for (int k = 0; k < 4; k++) {
         const v128_t v = wasm_v128_load(x + 4 * k);
         r.v[2 * k] = f32_lo_f64(v);
@@ -1065,8 +1335,8 @@ static inline f64x16 f64x16_load(const float *x) {
     return r;
 }
 
-static inline f64x16 f64x16_splat(float c) {
-    f64x16 r;
+static inline x16 x16_splat(float c) {
+    x16 r;
     for (int j = 0; j < 8; j++) r.v[j] = wasm_f64x2_splat((double)c);
     return r;
 }
@@ -1074,10 +1344,10 @@ static inline f64x16 f64x16_splat(float c) {
 /* fmaf(a, b, c) on 16 lanes, for lanes whose sums are never in (0, 2^-126)
  * in magnitude (vexp16's caller guarantees it, see there): midpoints are
  * fixed in SIMD (fix_midpoints), no scalar path */
-static inline __attribute__((always_inline)) f64x16 fma16n(f64x16 a, f64x16 b, f64x16 c) {
+static inline __attribute__((always_inline)) x16 x16_fma(x16 a, x16 b, x16 c) {
     const v128_t mask = wasm_i64x2_const_splat(0x1fffffff);
     const v128_t mid = wasm_i64x2_const_splat(0x10000000);
-    f64x16 p, r;
+    x16 p, r;
     v128_t hit = wasm_i64x2_const_splat(0);
     for (int j = 0; j < 8; j++) {
         p.v[j] = wasm_f64x2_mul(a.v[j], b.v[j]);
@@ -1090,6 +1360,80 @@ static inline __attribute__((always_inline)) f64x16 fma16n(f64x16 a, f64x16 b, f
     return r;
 }
 
+/* float a - b, for lanes where a - b is exact in double (vexp16's z -
+ * shifter), so the one rounding is the float subtraction's */
+static inline x16 x16_sub(x16 a, x16 b) {
+    x16 r;
+    for (int j = 0; j < 8; j++) r.v[j] = round_f32(wasm_f64x2_sub(a.v[j], b.v[j]));
+    return r;
+}
+
+/* float a * b (the product of two floats is exact in double) */
+static inline x16 x16_mul(x16 a, x16 b) {
+    x16 r;
+    for (int j = 0; j < 8; j++) r.v[j] = round_f32(wasm_f64x2_mul(a.v[j], b.v[j]));
+    return r;
+}
+
+static inline x16 x16_neg(x16 a) {
+    x16 r;
+    for (int j = 0; j < 8; j++) r.v[j] = wasm_f64x2_neg(a.v[j]);
+    return r;
+}
+
+/* lanes 2j, 2j+1 as f64x2 */
+static inline v128_t x16_f64(const x16 *a, int j) { return a->v[j]; }
+
+#else /* QW_WASM_FUSED */
+
+/* v[k] = lanes 4k..4k+3 */
+typedef struct {
+    v128_t v[4];
+} x16;
+
+static inline x16 x16_load(const float *x) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = wasm_v128_load(x + 4 * k);
+    return r;
+}
+
+static inline x16 x16_splat(float c) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = wasm_f32x4_splat(c);
+    return r;
+}
+
+/* any lanes: the fused madd rounds once, subnormal sums included */
+static inline __attribute__((always_inline)) x16 x16_fma(x16 a, x16 b, x16 c) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = madd(a.v[k], b.v[k], c.v[k]);
+    return r;
+}
+
+static inline x16 x16_sub(x16 a, x16 b) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = wasm_f32x4_sub(a.v[k], b.v[k]);
+    return r;
+}
+
+static inline x16 x16_mul(x16 a, x16 b) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = wasm_f32x4_mul(a.v[k], b.v[k]);
+    return r;
+}
+
+static inline x16 x16_neg(x16 a) {
+    x16 r;
+    for (int k = 0; k < 4; k++) r.v[k] = wasm_f32x4_neg(a.v[k]);
+    return r;
+}
+
+static inline v128_t x16_f64(const x16 *a, int j) {
+    return j & 1 ? f32_hi_f64(a->v[j / 2]) : f32_lo_f64(a->v[j / 2]);
+}
+
+#endif /* QW_WASM_FUSED */
+
 /* Can vexp16 take these 16 inputs? Not when one is NaN or 0 < |x| <
  * 2^-100. Otherwise no fma inside qw_vexpf has a sum in (0, 2^-126): the
  * reduced argument x - n*ln2 (two fmas) is 0 or a multiple of ulp(x) >=
@@ -1097,7 +1441,9 @@ static inline __attribute__((always_inline)) f64x16 fma16n(f64x16 a, f64x16 b, f
  * every later fma adds a term of magnitude > 2^-8 (the polynomial's
  * constants) to products far smaller, or to exact zero products. Large
  * |x| (including infinities) saturate through |n| > 192 like the reference;
- * their intermediate lanes may be garbage, but they are selected away. */
+ * their intermediate lanes may be garbage, but they are selected away.
+ * (Only the baseline x16_fma needs the range; the relaxed build keeps the
+ * same test, which costs little and keeps one code path.) */
 static inline bool vexp16_ok(const float *x) {
     v128_t bad = wasm_i32x4_const_splat(0);
     for (int k = 0; k < 4; k++) {
@@ -1112,34 +1458,30 @@ static inline bool vexp16_ok(const float *x) {
 
 /* x[0..16) = qw_vexpf(x[0..16)), for inputs vexp16_ok accepts */
 static inline void vexp16(float *x) {
-    const f64x16 xv = f64x16_load(x);
+    const x16 xv = x16_load(x);
     /* z = x / ln2 + shifter; n = z - shifter (float), as floats */
-    const f64x16 z = fma16n(xv, f64x16_splat(0x1.715476p+0f), f64x16_splat(0x1.8p23f));
-    f64x16 n, nn;
-    for (int j = 0; j < 8; j++) {
-        n.v[j] = round_f32(wasm_f64x2_sub(z.v[j], wasm_f64x2_const_splat(0x1.8p23))); /* float sub */
-        nn.v[j] = wasm_f64x2_neg(n.v[j]);
-    }
-    const f64x16 b = fma16n(nn, f64x16_splat(0x1.7f7d1cp-20f), fma16n(nn, f64x16_splat(0x1.62e4p-1f), xv));
-    f64x16 u;
-    for (int j = 0; j < 8; j++) u.v[j] = round_f32(wasm_f64x2_mul(b.v[j], b.v[j])); /* float b * b */
-    const f64x16 p =
-        fma16n(fma16n(fma16n(f64x16_splat(0x1.0e4020p-7f), b, f64x16_splat(0x1.573e2ep-5f)), u,
-                      fma16n(f64x16_splat(0x1.555e66p-3f), b, f64x16_splat(0x1.fffdb6p-2f))),
-               u, fma16n(f64x16_splat(0x1.ffffecp-1f), b, f64x16_splat(1.0f)));
+    const x16 shifter = x16_splat(0x1.8p23f);
+    const x16 z = x16_fma(xv, x16_splat(0x1.715476p+0f), shifter);
+    const x16 n = x16_sub(z, shifter), nn = x16_neg(n);
+    const x16 b = x16_fma(nn, x16_splat(0x1.7f7d1cp-20f), x16_fma(nn, x16_splat(0x1.62e4p-1f), xv));
+    const x16 u = x16_mul(b, b);
+    const x16 p =
+        x16_fma(x16_fma(x16_fma(x16_splat(0x1.0e4020p-7f), b, x16_splat(0x1.573e2ep-5f)), u,
+                        x16_fma(x16_splat(0x1.555e66p-3f), b, x16_splat(0x1.fffdb6p-2f))),
+                u, x16_fma(x16_splat(0x1.ffffecp-1f), b, x16_splat(1.0f)));
     /* ldexpf(p, n): p * 2^n in double is exact (|n| <= 192), then one
      * rounding to float, as ldexpf rounds (subnormal results, overflow);
      * |n| > 192: 0 or inf */
     v128_t res[8];
     for (int j = 0; j < 8; j++) {
-        const v128_t nv = n.v[j];
+        const v128_t nv = x16_f64(&n, j);
         const v128_t big = wasm_f64x2_gt(wasm_f64x2_abs(nv), wasm_f64x2_const_splat(192.0));
         const v128_t ni = wasm_v128_andnot(nv, big); /* +0 where saturated */
         const v128_t e = wasm_i64x2_extend_low_i32x4(wasm_i32x4_trunc_sat_f64x2_zero(ni));
         const v128_t scale = wasm_i64x2_shl(wasm_i64x2_add(e, wasm_i64x2_const_splat(1023)), 52);
         const v128_t sat = wasm_v128_and(wasm_f64x2_gt(nv, wasm_f64x2_const_splat(0.0)),
                                          wasm_f64x2_const_splat(INFINITY)); /* n > 0: inf, else 0 */
-        res[j] = wasm_v128_bitselect(sat, wasm_f64x2_mul(p.v[j], scale), big);
+        res[j] = wasm_v128_bitselect(sat, wasm_f64x2_mul(x16_f64(&p, j), scale), big);
     }
     for (int k = 0; k < 4; k++) {
         const v128_t lo = wasm_f32x4_demote_f64x2_zero(res[2 * k]);
@@ -1287,7 +1629,11 @@ static void quantize_act_q8_K(const float *x, void *vy, int64_t n) {
 /* ======================================================================== */
 
 static const qw_kernel_set g_wasm_simd128 = {
+#if QW_WASM_FUSED
+    .name = "wasm-relaxed-simd",
+#else
     .name = "wasm-simd128",
+#endif
     .vec_dot =
         {
             [QW_TYPE_F32] = vec_dot_f32,
@@ -1336,8 +1682,24 @@ static const qw_kernel_set g_wasm_simd128 = {
 
 const qw_kernel_set *qw_kernels_wasm_simd128(void) { return &g_wasm_simd128; }
 
+int qw_wasm_fma_fused(void) {
+#if QW_WASM_FUSED
+    /* a * a + c = 2^-24 exactly for a = 1 + 2^-12, c = -(1 + 2^-11); rounding
+     * a * a to float first (a tie, to even) gives 1 + 2^-11, and the sum 0.
+     * volatile: the engine, not the compiler, must compute it. */
+    volatile float a = 0x1.001p0f, c = -0x1.002p0f;
+    const v128_t va = wasm_f32x4_splat(a), vc = wasm_f32x4_splat(c);
+    const v128_t r = madd(va, va, vc);
+    return wasm_i32x4_all_true(wasm_f32x4_eq(r, wasm_f32x4_const_splat(0x1p-24f))) ? 1 : -1;
+#else
+    return 0;
+#endif
+}
+
 #else
 
 const qw_kernel_set *qw_kernels_wasm_simd128(void) { return NULL; }
+
+int qw_wasm_fma_fused(void) { return 0; }
 
 #endif

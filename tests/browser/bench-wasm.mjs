@@ -2,9 +2,11 @@
 // The wasm benchmark (scripts/bench-wasm.sh runs this): for each model, back to
 // back so that all rows of a model share the machine's conditions,
 //   native    build/qwasm bench -p 64 -n 64 -t 1,2 -r R   (the reference speed)
-//   node      node wasm/cli.mjs bench: st at 1 thread, mt at 2 threads
+//   node      node wasm/cli.mjs bench: st at 1 thread, mt at 2 threads, each
+//             with the baseline SIMD128 build and (under
+//             --experimental-wasm-relaxed-simd on Node 20) the relaxed-SIMD one
 //   chromium  web/bench/index.html in headless Chromium (scripts/serve.mjs,
-//             cross-origin isolated): st at 1 thread, mt at 2 threads
+//             cross-origin isolated): the same four
 // then prints a markdown table (tokens/s medians and the ratio to native at the
 // same thread count) and, with --write, puts it into docs/BENCHMARKS.md between
 // the markers <!-- wasm-bench:begin --> and <!-- wasm-bench:end --> (appended
@@ -19,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { REPO, launchBrowser, serve } from './harness.mjs';
+import { relaxedNode } from '../node/relaxed.mjs';
 
 const SHARED = process.env.QW_SHARED ?? path.resolve(REPO, '../shared');
 const NATIVE = process.env.QW_NATIVE ?? path.join(REPO, 'build/qwasm');
@@ -49,7 +52,7 @@ for (let i = 0; i < argv.length; i++) {
 if (!fs.existsSync(NATIVE)) usage(`no native binary at ${NATIVE} (build it, or set QW_NATIVE)`);
 for (const m of opt.models)
   if (!fs.existsSync(path.join(SHARED, 'models', m))) usage(`no model ${path.join(SHARED, 'models', m)}`);
-for (const d of ['build-wasm', 'build-wasm-mt'])
+for (const d of ['build-wasm', 'build-wasm-mt', 'build-wasm-relaxed', 'build-wasm-mt-relaxed'])
   if (!fs.existsSync(path.join(REPO, d, 'qwasm.mjs'))) usage(`${d}/ missing: run bash scripts/build-wasm.sh`);
 
 const log = (s) => process.stderr.write(s + '\n');
@@ -93,21 +96,24 @@ try {
       for (const r of rows)
         results.push({ ...r, runtime, variant, nativePp: native(r.threads).pp, nativeTg: native(r.threads).tg });
     };
+    const builds = [['st', 1, 'simd128'], ['mt', 2, 'simd128'], ['st', 1, 'relaxed'], ['mt', 2, 'relaxed']];
     if (opt.node) {
-      for (const [variant, t] of [['st', 1], ['mt', 2]]) {
-        log(`== ${model}: node ${variant} ${t} thread(s)`);
-        add(parseTable(run(process.execPath, [path.join(REPO, 'wasm/cli.mjs'), 'bench', '-m', M, '-t', String(t),
-          '-r', String(opt.reps), '--wasm', variant])), 'node', variant);
+      for (const [variant, t, simd] of builds) {
+        const nodeArgs = simd === 'relaxed' ? relaxedNode().args : [];
+        if (!nodeArgs) { log(`== ${model}: node ${variant} ${simd}: skipped (${relaxedNode().reason})`); continue; }
+        log(`== ${model}: node ${variant} ${simd} ${t} thread(s)`);
+        add(parseTable(run(process.execPath, [...nodeArgs, path.join(REPO, 'wasm/cli.mjs'), 'bench', '-m', M, '-t', String(t),
+          '-r', String(opt.reps), '--wasm', variant, '--simd', simd])), 'node', variant);
       }
     }
     if (opt.browser) {
-      for (const [variant, t] of [['st', 1], ['mt', 2]]) {
-        log(`== ${model}: chromium ${variant} ${t} thread(s)`);
+      for (const [variant, t, simd] of builds) {
+        log(`== ${model}: chromium ${variant} ${simd} ${t} thread(s)`);
         const ctx = await browser.newContext();
         try {
           const page = await ctx.newPage();
           await page.goto(`${server.url}web/bench/index.html?model=/shared/models/${encodeURIComponent(model)}` +
-            `&threads=${t}&variant=${variant}&r=${opt.reps}`);
+            `&threads=${t}&variant=${variant}&simd=${simd}&r=${opt.reps}`);
           await page.waitForFunction(() => window.qwasmBench && window.qwasmBench.status !== 'running', null,
             { timeout: 600000 });
           const st = await page.evaluate(() => window.qwasmBench);
@@ -151,7 +157,9 @@ lines.push(`- Method: the native \`qwasm bench -p 64 -n 64 -r ${opt.reps}\` and 
 lines.push('  prompt ids, same greedy generation from BOS, same warm-up) in Node (`node wasm/cli.mjs bench`) and in');
 lines.push('  headless Chromium (web/bench/index.html: the engine in a module Worker; the page served by');
 lines.push('  scripts/serve.mjs with COOP/COEP, so the pthreads build runs). st = single-threaded build, mt =');
-lines.push('  pthreads build. Cells are medians in tokens/s; "x native" is wasm / native at the same thread count');
+lines.push('  pthreads build; SIMD path wasm-simd128 = the baseline build (fmaf emulated exactly in f64x2),');
+lines.push('  wasm-relaxed-simd = the relaxed-SIMD build (f32x4.relaxed_madd, fused), what Chromium runs by');
+lines.push('  default; both compute the same bits. Cells are medians in tokens/s; "x native" is wasm / native at the same thread count');
 lines.push('  from the same run.');
 lines.push('');
 lines.push('| model | quant | threads | SIMD path | runtime | variant | pp64 t/s | tg64 t/s | pp64 x native | tg64 x native |');

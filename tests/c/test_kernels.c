@@ -7,7 +7,7 @@
  *      (fixed seeds) at several lengths (1, 2, 3, 7, ... blocks; odd element
  *      counts for the float types), weights drawn as reference-quantized
  *      Gaussian / outlier / mostly-zero data and as random bytes with normal,
- *      extreme (0, subnormal, 65504, negative) and all-zero blocks;
+ *      extreme (0, subnormal, 65504, negative, inf, NaN) and all-zero blocks;
  *      activations reference-quantized from floats and as raw random blocks.
  *      The result must be the same float bit for bit (two NaNs count as
  *      equal: their payloads are not specified).
@@ -31,6 +31,9 @@
  *      threads under every path (scalar included): outputs identical to
  *      scalar with one thread; qw_matmul_n (several matrices, one input)
  *      against one qw_matmul per matrix.
+ *  (e) qw_fmaf, which every reference above is built on, against
+ *      qw_fmaf_soft (random, subnormal and double-rounding cases), and
+ *      qw_wasm_fma_fused() (1 exactly in a relaxed-SIMD wasm build, else 0).
  *
  * Contract the kernels may rely on (and the data here respects): quantized
  * activation bytes are in -127..127, as every activation quantizer writes.
@@ -186,7 +189,10 @@ static uint16_t normal_half(void) {
 }
 
 static uint16_t extreme_half(void) {
-    static const uint16_t h[] = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3c00, 0x1000};
+    /* inf and NaN too: no loader lets them reach a kernel, but a kernel
+     * that converts several scales at once must still match lane by lane */
+    static const uint16_t h[] = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x7bff,
+                                 0xfbff, 0x3c00, 0x1000, 0x7c00, 0xfc00, 0x7e01};
     return h[rng_u64() % (sizeof h / sizeof h[0])];
 }
 
@@ -944,7 +950,66 @@ done:
     free(a), free(b), free(x), free(y), free(up);
 }
 
+/* ======================================================================== */
+/* (e) qw_fmaf, the reference's fused multiply-add                          */
+/* ======================================================================== */
+
+/* Every kernel above is compared with a reference built on qw_fmaf, so that
+ * one must itself be right: in a relaxed-SIMD wasm build it is the engine's
+ * f32x4.relaxed_madd, which relaxed SIMD allows to round twice. Checked
+ * against qw_fmaf_soft (itself checked against native fmaf by test_qfma) on
+ * random operands, subnormal products and sums, and sums within a double ulp
+ * of a float midpoint (where rounding twice differs). */
+static float rand_scaled(int lo_exp, int hi_exp) {
+    const float m = (float)(rng_u64() & 0xffffff) * 0x1p-24f + 0.5f;
+    return ldexpf((rng_u64() & 1) ? -m : m, rng_int(lo_exp, hi_exp));
+}
+
+static void test_qw_fmaf(void) {
+    const int fused = qw_wasm_fma_fused();
+#if defined(__wasm_relaxed_simd__)
+    CHECKF(fused == 1, "relaxed-SIMD build: qw_wasm_fma_fused() = %d, the engine's relaxed_madd is not fused", fused);
+#else
+    CHECKF(fused == 0, "not a relaxed-SIMD build: qw_wasm_fma_fused() = %d", fused);
+#endif
+    rng_seed(4242);
+    long n = 0, bad = 0, midpoints = 0;
+    for (int i = 0; i < 100000; i++, n += 2) {
+        float a = rand_scaled(-40, 40), b = rand_scaled(-40, 40), c = rand_scaled(-80, 80);
+        if (!same_float(qw_fmaf(a, b, c), qw_fmaf_soft(a, b, c))) bad++;
+        a = rand_scaled(-80, -60), b = rand_scaled(-80, -60), c = rand_scaled(-150, -120); /* subnormal range */
+        if (!same_float(qw_fmaf(a, b, c), qw_fmaf_soft(a, b, c))) bad++;
+    }
+    for (int i = 0; i < 100000; i++, n++) {
+        /* m = a float midpoint; a*b + c = m plus or minus a residual below a
+         * double ulp of m */
+        const float f = rand_scaled(-20, 20);
+        const double m = ((double)f + (double)nextafterf(f, INFINITY)) / 2;
+        const float a = 1.0f + (float)(rng_u64() & 0xffff) * 0x1p-23f;
+        const float b = (float)(m / a);
+        float c = (float)(m - (double)a * (double)b);
+        c = nextafterf(c, (rng_u64() & 1) ? INFINITY : -INFINITY);
+        const double r = (double)a * (double)b + (double)c;
+        uint64_t u;
+        memcpy(&u, &r, sizeof u);
+        midpoints += (u & 0x1fffffff) == 0x10000000;
+        if (!same_float(qw_fmaf(a, b, c), qw_fmaf_soft(a, b, c))) bad++;
+    }
+    const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 3.4e38f, 1.0f, 0x1p-126f};
+    const int ns = (int)(sizeof sp / sizeof sp[0]);
+    for (int i = 0; i < ns; i++)
+        for (int j = 0; j < ns; j++)
+            for (int k = 0; k < ns; k++, n++)
+                if (!same_float(qw_fmaf(sp[i], sp[j], sp[k]), qw_fmaf_soft(sp[i], sp[j], sp[k]))) bad++;
+    printf("qw_fmaf: %ld cases (%ld on a float midpoint after rounding to double), %ld differ from "
+           "qw_fmaf_soft; qw_wasm_fma_fused() = %d\n", n, midpoints, bad, fused);
+    CHECK(bad == 0);
+    CHECK(midpoints > 1000); /* the double-rounding case was really exercised */
+}
+
 int main(void) {
+    test_qw_fmaf();
+
     const char *paths[MAX_PATHS];
     const int n_paths = qw_kernel_paths(paths, MAX_PATHS);
     CHECK(n_paths >= 1 && strcmp(paths[0], "scalar") == 0);

@@ -31,6 +31,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { createEngine, QwasmError, plainTemplate } from '../../wasm/qwasm.mjs';
+import { relaxedSimdSupport } from '../../wasm/engine.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.QW_SHARED ?? path.resolve(ROOT, '../shared');
@@ -222,7 +223,7 @@ for (const [variant, threads] of [['st', 1], ['mt', 2]]) {
       const info = await e.info();
       assert.equal(info.variant, variant);
       assert.equal(info.threads, threads);
-      assert.equal(info.kernelPath, 'wasm-simd128');
+      assert.equal(info.kernelPath, relaxedSimdSupport().ok ? 'wasm-relaxed-simd' : 'wasm-simd128');
       assert.equal(info.crossOriginIsolated, false);
       assert.ok(info.wasmMemoryBytes >= fs.statSync(BIG).size, `${info.wasmMemoryBytes}`);
       assert.equal(info.fileBytes, fs.statSync(BIG).size);

@@ -1,6 +1,9 @@
 // WebAssembly parity: the Node CLI twin (wasm/cli.mjs) must print exactly what
 // the native CLI (build/qwasm) prints, for every model in the shared data, with
-// the single-threaded build and with the pthreads build (2 threads):
+// the single-threaded build and with the pthreads build (2 threads), each in
+// its baseline SIMD128 and its relaxed-SIMD (fused multiply-add) form; the
+// relaxed ones run under `node --experimental-wasm-relaxed-simd` (Node 20) and
+// skip, saying why, when Node cannot run them:
 //   run --temp 0 -n 64     greedy text, byte for byte
 //   eval --top 5           reference prompt + 20 further ids (llama.cpp's greedy
 //                          continuation from ../shared/reference), byte for byte,
@@ -20,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Engine, QwasmError } from '../../wasm/engine.mjs';
+import { relaxedNode } from './relaxed.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.QW_SHARED ?? path.resolve(ROOT, '../shared');
@@ -30,8 +34,10 @@ const models = fs.existsSync(MODELS_DIR)
   ? fs.readdirSync(MODELS_DIR).filter((f) => f.endsWith('.gguf')).sort()
   : [];
 const VARIANTS = [
-  { name: 'st', args: ['--wasm', 'st'] },
-  { name: 'mt', args: ['--wasm', 'mt', '--threads', '2'] },
+  { name: 'st', dir: 'build-wasm', args: ['--wasm', 'st', '--simd', 'simd128'], threads: 1 },
+  { name: 'mt', dir: 'build-wasm-mt', args: ['--wasm', 'mt', '--simd', 'simd128', '--threads', '2'], threads: 2 },
+  { name: 'st-relaxed', dir: 'build-wasm-relaxed', args: ['--wasm', 'st', '--simd', 'relaxed'], threads: 1, relaxed: true },
+  { name: 'mt-relaxed', dir: 'build-wasm-mt-relaxed', args: ['--wasm', 'mt', '--simd', 'relaxed', '--threads', '2'], threads: 2, relaxed: true },
 ];
 const PROMPT = 'Once upon a time';
 const TEXTS = ['Once upon a time', 'Hello world', ' two  spaces\nand a newline',
@@ -39,8 +45,7 @@ const TEXTS = ['Once upon a time', 'Hello world', ' two  spaces\nand a newline',
 
 const haveNative = fs.existsSync(NATIVE);
 const haveData = models.length > 0;
-const builds = VARIANTS.filter((v) =>
-  fs.existsSync(path.join(ROOT, v.name === 'st' ? 'build-wasm' : 'build-wasm-mt', 'qwasm.mjs')));
+const builds = VARIANTS.filter((v) => fs.existsSync(path.join(ROOT, v.dir, 'qwasm.mjs')));
 const skip = !haveNative ? `no native binary at ${NATIVE} (QW_NATIVE)`
   : !haveData ? `no models in ${MODELS_DIR} (QW_SHARED)`
   : builds.length < VARIANTS.length ? 'wasm builds missing: run bash scripts/build-wasm.sh'
@@ -52,7 +57,8 @@ function sh(cmd, args) {
   return { status: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
 }
 const native = (args) => sh(NATIVE, args);
-const twin = (args) => sh(process.execPath, [CLI, ...args]);
+const twin = (args, nodeArgs = []) => sh(process.execPath, [...nodeArgs, CLI, ...args]);
+const relaxed = relaxedNode();
 
 // prompt ids + the first 20 greedy ids of llama.cpp's reference for this model
 function referenceTokens(model) {
@@ -85,25 +91,27 @@ for (const model of models) {
     const nTok = TEXTS.map((s) => native(['tokenize', '-m', M, s]));
 
     for (const v of VARIANTS) {
-      await t.test(`${v.name}: run --temp 0 -n 64`, () => {
-        const w = twin(['run', '-m', M, '-p', PROMPT, '-n', '64', '--temp', '0', ...v.args]);
+      const vskip = v.relaxed && !relaxed.args ? relaxed.reason : false;
+      const nodeArgs = v.relaxed ? relaxed.args : [];
+      await t.test(`${v.name}: run --temp 0 -n 64`, { skip: vskip }, () => {
+        const w = twin(['run', '-m', M, '-p', PROMPT, '-n', '64', '--temp', '0', ...v.args], nodeArgs);
         assert.equal(w.status, 0, w.stderr);
         assert.ok(w.raw.equals(nRun.raw), `greedy text differs:\nnative: ${JSON.stringify(nRun.stdout)}\nwasm:   ${JSON.stringify(w.stdout)}`);
-        assert.match(w.stderr, new RegExp(`^prompt: \\d+ tokens in [0-9.]+ ms \\([0-9.inf]+ tok/s\\) \\| generation: \\d+ tokens in [0-9.]+ ms \\([0-9.]+ tok/s\\) \\| threads ${v.name === 'mt' ? 2 : 1}\\n$`));
+        assert.match(w.stderr, new RegExp(`^prompt: \\d+ tokens in [0-9.]+ ms \\([0-9.inf]+ tok/s\\) \\| generation: \\d+ tokens in [0-9.]+ ms \\([0-9.]+ tok/s\\) \\| threads ${v.threads}\\n$`));
       });
-      await t.test(`${v.name}: eval --top 5 (${tokens.length} positions, one batch)`, () => {
-        const w = twin([...evalArgs, ...v.args]);
+      await t.test(`${v.name}: eval --top 5 (${tokens.length} positions, one batch)`, { skip: vskip }, () => {
+        const w = twin([...evalArgs, ...v.args], nodeArgs);
         assert.equal(w.status, 0, w.stderr);
         assert.equal(w.stdout, nEval.stdout);
       });
-      await t.test(`${v.name}: eval --batch 5`, { skip: nativeHasBatch ? false : 'native eval has no --batch yet' }, () => {
-        const w = twin([...evalArgs, '--batch', '5', ...v.args]);
+      await t.test(`${v.name}: eval --batch 5`, { skip: vskip || (nativeHasBatch ? false : 'native eval has no --batch yet') }, () => {
+        const w = twin([...evalArgs, '--batch', '5', ...v.args], nodeArgs);
         assert.equal(w.status, 0, w.stderr);
         assert.equal(w.stdout, nBatch.stdout);
       });
-      await t.test(`${v.name}: tokenize`, () => {
+      await t.test(`${v.name}: tokenize`, { skip: vskip }, () => {
         TEXTS.forEach((s, i) => {
-          const w = twin(['tokenize', '-m', M, s, ...v.args]);
+          const w = twin(['tokenize', '-m', M, s, ...v.args], nodeArgs);
           assert.equal(w.status, nTok[i].status);
           assert.equal(w.stdout, nTok[i].stdout, `tokenize ${JSON.stringify(s)}`);
         });

@@ -42,9 +42,11 @@ try {
   if (variant !== 'st' && variant !== 'mt') throw new Error(`variant expects st, mt or auto, got '${variant}'`);
   if (variant === 'st' && maxThreads > 1) throw new Error('the single-threaded build runs 1 thread (use variant=mt)');
   if (variant === 'mt' && !self.crossOriginIsolated) throw new Error('variant=mt needs a cross-origin isolated page (COOP/COEP headers)');
+  const simd = q.get('simd') ?? 'auto';
+  if (!['auto', 'simd128', 'relaxed'].includes(simd)) throw new Error(`simd expects auto, simd128 or relaxed, got '${simd}'`);
   const name = decodeURIComponent(new URL(model, location.href).pathname.split('/').pop());
   state.env = { userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency,
-    crossOriginIsolated: self.crossOriginIsolated, variant, threads, p, n, reps, model };
+    crossOriginIsolated: self.crossOriginIsolated, variant, simd, threads, p, n, reps, model };
   $('env').textContent = `${navigator.userAgent} · ${navigator.hardwareConcurrency} logical CPUs · ` +
     `cross-origin isolated: ${self.crossOriginIsolated} · variant ${variant}`;
   $('pp-h').textContent = `pp${p} t/s`;
@@ -77,7 +79,7 @@ try {
       worker.terminate();
     }
   };
-  worker.postMessage({ model, name, variant, threads, p, n, reps });
+  worker.postMessage({ model, name, variant, simd, threads, p, n, reps });
 } catch (e) {
   fail(e.message);
 }

@@ -1,7 +1,7 @@
 // Module worker for web/bench/index.html: runs web/bench/bench.mjs on the
 // in-thread Engine (wasm/engine.mjs) here, off the page's main thread (as the
 // worker API runs it), and posts each result row back.
-//   in:  { model, name, variant, threads: [..], p, n, reps }
+//   in:  { model, name, variant, simd, threads: [..], p, n, reps }
 //   out: { type: 'info', info } | { type: 'row', row } | { type: 'done' } | { type: 'error', message, code }
 import { Engine } from '../../wasm/engine.mjs';
 import { runBench } from './bench.mjs';
@@ -11,7 +11,7 @@ self.onmessage = async (ev) => {
   let engine = null;
   try {
     const maxThreads = Math.max(...o.threads);
-    engine = await Engine.create({ variant: o.variant, threads: maxThreads });
+    engine = await Engine.create({ variant: o.variant, simd: o.simd ?? 'auto', threads: maxThreads });
     await engine.load(o.model, { name: o.name });
     self.postMessage({ type: 'info', info: engine.info() });
     await runBench(engine, {

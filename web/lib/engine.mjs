@@ -1,7 +1,7 @@
 // Which engine the page and the widget use: createEngine() of wasm/qwasm.mjs
 // (the model runs in a Web Worker). Module URLs are resolved relative to this
 // file, so the page and the widget work wherever the repository layout is
-// served (/web/, /wasm/, /build-wasm/, /build-wasm-mt/).
+// served (/web/, /wasm/, /build-wasm/, /build-wasm-mt/ and the -relaxed twins).
 
 const QWASM_URL = new URL('../../wasm/qwasm.mjs', import.meta.url);
 
