@@ -1,27 +1,38 @@
 #!/usr/bin/env node
-// Renumbers relaxed-SIMD fused multiply-adds in a linked .wasm file to the
-// opcode the finished relaxed-SIMD standard (and every browser shipping it)
-// uses. Debian's clang 14 emits `f32x4.fma` with the proposal's early
-// opcode 0xfd 0xaf (from __builtin_wasm_fma_f32x4 with -mrelaxed-simd);
-// browsers and Node know that instruction as `f32x4.relaxed_madd`, opcode
-// 0xfd 0x105, same operands (a, b, c -> a * b + c). Both opcodes take two
-// LEB128 bytes, so the file keeps its size and layout.
+// Renumbers the relaxed-SIMD instructions in a linked .wasm file to the
+// opcodes of the finished relaxed-SIMD standard (what every browser shipping
+// it, and Node, decode). Debian's clang 14 (-mrelaxed-simd) knows only the
+// proposal's early instruction set and numbering:
+//   - __builtin_wasm_fma_f32x4 emits `f32x4.fma`, early opcode 0xfd 0xaf; the
+//     standard calls it f32x4.relaxed_madd, 0xfd 0x105, same operands
+//     (a, b, c -> a * b + c: the third operand is the addend);
+//   - the integer dot product i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113:
+//     lane k = c[k] + sum of a[4k+j] * b[4k+j], j < 4, a signed bytes, b bytes
+//     in [0, 127]) did not exist yet. Our kernels write it as the early
+//     `f32x4.fms` (__builtin_wasm_fms_f32x4, early opcode 0xfd 0xb0), which
+//     has the same shape (three v128 in, one out) and which we use for nothing
+//     else; this script turns every one into the dot product.
+// All four opcodes take two LEB128 bytes, so the file keeps its size and layout.
 //
-// Walks every function body instruction by instruction (so a 0xfd 0xaf in an
-// immediate, a constant or a data segment is never touched) and requires each
+// Walks every function body instruction by instruction (so those bytes in an
+// immediate, a constant or a data segment are never touched) and requires each
 // body to end exactly at its declared size; anything it cannot decode is an
-// error, not a guess. Only the fma is renumbered: our kernels use no other
-// relaxed-SIMD instruction (a stray one fails validation when loaded).
+// error, not a guess. Other relaxed-SIMD instructions are left alone (our code
+// uses none; a stray one fails validation when loaded).
 //
-//   node scripts/wasm-relaxed.mjs FILE.wasm [--check]
+//   node scripts/wasm-relaxed.mjs FILE.wasm [--check] [--require]
 //     rewrites in place and prints how many instructions it changed;
-//     --check only counts (old-numbered and new-numbered) and changes nothing;
+//     --check only counts (early-numbered and standard) and changes nothing;
 //     --require fails (exit 1) when the file has no fused multiply-add at all
 //     (a relaxed build without one was not compiled as intended).
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const OLD_FMA = 0xaf; // early relaxed-SIMD numbering, what LLVM 14 emits
-const NEW_MADD = 0x105; // f32x4.relaxed_madd in the standard
+// early opcode (what clang 14 emits) -> standard opcode, and what we count it as
+const RENUMBER = new Map([
+  [0xaf, { to: 0x105, name: 'madd' }], // f32x4.fma -> f32x4.relaxed_madd
+  [0xb0, { to: 0x113, name: 'dot' }], // f32x4.fms (our carrier) -> i32x4.relaxed_dot_i8x16_i7x16_add_s
+]);
+const STANDARD = new Map([...RENUMBER.values()].map((v) => [v.to, v.name]));
 
 /** Rewrites (or counts) in `bytes` (a Uint8Array, changed in place). */
 export function renumberRelaxed(bytes, { write = true } = {}) {
@@ -65,6 +76,7 @@ export function renumberRelaxed(bytes, { write = true } = {}) {
     fail('not a WebAssembly module');
   pos = 8;
   let changed = 0, already = 0, functions = 0;
+  const counts = { madd: 0, dot: 0 }; // instructions in the result
   while (pos < bytes.length) {
     const id = byte();
     const size = uleb();
@@ -115,7 +127,7 @@ export function renumberRelaxed(bytes, { write = true } = {}) {
     }
     if (pos !== end) fail('code section size mismatch');
   }
-  return { changed, already, functions };
+  return { changed, already, functions, ...counts };
 
   function misc() {
     const sub = uleb();
@@ -147,13 +159,16 @@ export function renumberRelaxed(bytes, { write = true } = {}) {
     if (sub === 12 || sub === 13) { skip(16); return; } // v128.const, i8x16.shuffle
     if (sub >= 21 && sub <= 34) { byte(); return; } // extract/replace lane
     if (sub >= 84 && sub <= 91) { memarg(); byte(); return; } // load/store lane
-    if (sub === OLD_FMA) {
-      if (pos - at !== 2) fail('unexpected encoding of the early f32x4.fma');
-      if (write) { bytes[at] = 0x80 | (NEW_MADD & 0x7f); bytes[at + 1] = NEW_MADD >> 7; }
+    const early = RENUMBER.get(sub);
+    if (early) {
+      if (pos - at !== 2) fail(`unexpected encoding of early relaxed-SIMD opcode 0x${sub.toString(16)}`);
+      if (write) { bytes[at] = 0x80 | (early.to & 0x7f); bytes[at + 1] = early.to >> 7; }
       changed++;
+      counts[early.name]++;
       return;
     }
-    if (sub === NEW_MADD) { already++; return; }
+    const standard = STANDARD.get(sub);
+    if (standard) { already++; counts[standard]++; return; }
     if (sub > 0xff) fail(`unknown SIMD opcode 0x${sub.toString(16)}`);
     // every other standard SIMD128 opcode has no immediates
   }
@@ -171,9 +186,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const r = renumberRelaxed(bytes, { write: !check });
     if (!check && r.changed) writeFileSync(file, bytes);
-    console.log(`${file}: ${r.functions} functions, ${r.changed} early-numbered f32x4.fma ` +
-                `${check ? 'found' : 'renumbered to f32x4.relaxed_madd'}, ${r.already} already relaxed_madd`);
-    if (require && r.changed + r.already === 0) {
+    console.log(`${file}: ${r.functions} functions, ${r.changed} early-numbered relaxed-SIMD instructions ` +
+                `${check ? 'found' : 'renumbered'}, ${r.already} already standard ` +
+                `(${r.madd} relaxed_madd, ${r.dot} relaxed_dot_i8x16_i7x16_add_s)`);
+    if (require && r.madd === 0) {
       console.error(`${file}: no fused multiply-add in a relaxed-SIMD build`);
       process.exit(1);
     }

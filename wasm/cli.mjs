@@ -6,7 +6,7 @@
 //   --simd auto|simd128|relaxed
 //                  baseline SIMD128 or the relaxed-SIMD (fused multiply-add)
 //                  build; auto (default) takes relaxed when Node has it
-//                  (node --experimental-wasm-relaxed-simd on Node 20)
+//                  (Node 20: node --experimental-wasm-relaxed-simd --no-liftoff)
 //   --batch N      eval: the first N tokens as one batch, then one at a time
 //   --module DIR   load qwasm.mjs/qwasm.wasm from DIR instead of build-wasm*/
 //   bench          as the native `qwasm bench` (table rows on stdout)

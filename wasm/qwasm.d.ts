@@ -74,7 +74,7 @@ export interface CreateEngineOptions extends LoadOptions {
   variant?: 'auto' | 'st' | 'mt';
   /** Which build: 'auto' (default) uses the relaxed-SIMD build when the runtime has relaxed SIMD
    * with a fused multiply-add (Chromium-based browsers since version 114 on x86 with FMA3 or
-   * ARM64; Node 20 only with --experimental-wasm-relaxed-simd), else the baseline SIMD128 build.
+   * ARM64; Node 20 only with --experimental-wasm-relaxed-simd --no-liftoff), else the baseline build.
    * Both compute the same bits; relaxed is faster (docs/BENCHMARKS.md). 'relaxed' without support rejects with
    * UNSUPPORTED_RUNTIME. */
   simd?: 'auto' | 'simd128' | 'relaxed';

@@ -97,10 +97,11 @@ const qw_kernel_set *qw_kernels_neon(void);
 const qw_kernel_set *qw_kernels_wasm_simd128(void);
 /* Relaxed-SIMD probe for the WebAssembly build (quant/simd_wasm.c): 0 when
  * this is not a relaxed-SIMD build (native, or baseline SIMD128); 1 when it
- * is and the engine's f32x4.relaxed_madd is fused (one rounding, = fmaf),
- * which the kernels and qw_fmaf rely on; -1 when it is but the madd rounds
- * twice: every float result would differ from the reference, so the build
- * must not be used. */
+ * is and the engine's f32x4.relaxed_madd is fused (one rounding, = fmaf)
+ * and its i32x4.relaxed_dot_i8x16_i7x16_add_s gives the exact sums, which
+ * the kernels and qw_fmaf rely on; -1 when it is but either does not (e.g.
+ * the madd rounds twice): results would differ from the reference, so the
+ * build must not be used. */
 int qw_wasm_fma_fused(void);
 
 /* The active path's name ("scalar" when no set applies). */

@@ -272,6 +272,18 @@ static inline v128_t madd(v128_t a, v128_t b, v128_t c) {
     return (v128_t)__builtin_wasm_fma_f32x4((qw_f32x4)a, (qw_f32x4)b, (qw_f32x4)c);
 }
 
+/* i32x4.relaxed_dot_i8x16_i7x16_add_s: lane k = c[k] + sum over j < 4 of
+ * a[4k+j] * b[4k+j], a signed bytes, b bytes in [0, 127]. With b in that
+ * range it is exact on every engine (x86: pmaddubsw, whose i16 pair sums
+ * cannot saturate since 2 * 128 * 127 < 2^15, then pmaddwd; ARM: sdot); only
+ * b >= 128 is implementation-defined, and no caller passes that. Clang 14
+ * has no builtin for it: it is written as the proposal's early f32x4.fms
+ * (the same three-v128 shape), which nothing else here uses and which
+ * scripts/wasm-relaxed.mjs renumbers into this instruction after linking. */
+static inline v128_t dot_i8_u7_add(v128_t a, v128_t b, v128_t c) {
+    return (v128_t)__builtin_wasm_fms_f32x4((qw_f32x4)a, (qw_f32x4)b, (qw_f32x4)c);
+}
+
 /* i32 lanes to f32: exact for the lane sums here (|s| <= 2^24) */
 static inline v128_t i32_f32(v128_t v) { return wasm_f32x4_convert_i32x4(v); }
 
@@ -507,6 +519,7 @@ static inline void unpack_q8_0(const block_q8_0 *b, v128_t *x0, v128_t *x1) {
     *x0 = wasm_v128_load(b->qs);
     *x1 = wasm_v128_load(b->qs + 16);
 }
+#if !QW_WASM_FUSED /* the relaxed build reads Q4_0 / Q5_0 unsigned (DEFINE_R4_DOT) */
 static inline void unpack_q4_0(const block_q4_0 *b, v128_t *x0, v128_t *x1) {
     const v128_t q = wasm_v128_load(b->qs), eight = wasm_i8x16_splat(8);
     *x0 = wasm_i8x16_sub(lo_nibbles(q), eight);
@@ -518,12 +531,14 @@ static inline void unpack_q5_0(const block_q5_0 *b, v128_t *x0, v128_t *x1) {
     *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh)));
     *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
 }
+#endif
 static inline void unpack_iq4_nl(const block_iq4_nl *b, v128_t *x0, v128_t *x1) {
     const v128_t q = wasm_v128_load(b->qs), table = IQ4NL_TABLE;
     *x0 = wasm_i8x16_swizzle(table, lo_nibbles(q));
     *x1 = wasm_i8x16_swizzle(table, hi_nibbles(q));
 }
 
+#if !QW_WASM_FUSED
 /* The activation block widened once: i16x8 of elements 0-7, 8-15, 16-23, 24-31 */
 static inline void widen_y(const int8_t *q, v128_t y[4]) {
     const v128_t a = wasm_v128_load(q), b = wasm_v128_load(q + 16);
@@ -533,7 +548,6 @@ static inline void widen_y(const int8_t *q, v128_t y[4]) {
     y[3] = wasm_i16x8_extend_high_i8x16(b);
 }
 
-#if !QW_WASM_FUSED
 /* lanes8 sums (lo = quads 0..3, hi = 4..7) of x0/x1 against a widened y */
 static inline void block_lanes_w(v128_t x0, v128_t x1, const v128_t y[4], v128_t *lo, v128_t *hi) {
     const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(x0), y[0]);
@@ -637,9 +651,69 @@ _Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' sca
 #endif
 
 DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, unpack_q8_0)
+DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
+#if !QW_WASM_FUSED
 DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_q4_0)
 DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
-DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
+#else
+/* Q4_0 and Q5_0 in the relaxed build: their levels before the offset
+ * (u in [0, 15] / [0, 31]) are valid second operands of the relaxed integer
+ * dot product, which sums four products per lane, i.e. gives the lanes8
+ * lane sums directly: lane k of dot(y, u) - off * dot(y, 1) = sum over the
+ * elements 4k..4k+3 of y * (u - off), the same exact integers as the
+ * baseline's. The offset term is one dot per block, shared by the rows. */
+
+/* unsigned levels of a block's elements 0..15 (*u0) and 16..31 (*u1) */
+static inline void unpack_u_q4_0(const block_q4_0 *b, v128_t *u0, v128_t *u1) {
+    const v128_t q = wasm_v128_load(b->qs);
+    *u0 = lo_nibbles(q);
+    *u1 = hi_nibbles(q);
+}
+static inline void unpack_u_q5_0(const block_q5_0 *b, v128_t *u0, v128_t *u1) {
+    const uint32_t qh = load_u32(b->qh);
+    const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
+    *u0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh)));
+    *u1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh >> 16)));
+}
+
+/* -off * (sums of four consecutive activations): c[0] for elements 0..15,
+ * c[1] for 16..31 */
+static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
+    const v128_t o = wasm_i8x16_splat((int8_t)off), z = wasm_i32x4_const_splat(0);
+    c[0] = wasm_i32x4_neg(dot_i8_u7_add(y0, o, z));
+    c[1] = wasm_i32x4_neg(dot_i8_u7_add(y1, o, z));
+}
+
+#define DEFINE_R4_DOT(NAME, BT, QK, UNPACK_U, OFF)                                                 \
+    static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
+        const block_q8_0 *y = vy;                                                                  \
+        const BT *x[QW_MR_LANES8];                                                                 \
+        lanes8 acc[QW_MR_LANES8];                                                                  \
+        for (int r = 0; r < QW_MR_LANES8; r++) {                                                   \
+            x[r] = (const BT *)((const char *)vx + (size_t)r * bx);                                \
+            lanes8_zero(&acc[r]);                                                                  \
+        }                                                                                          \
+        for (int64_t i = 0; i < n / (QK); i++) {                                                   \
+            const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);          \
+            v128_t c[2];                                                                           \
+            offset_lanes(y0, y1, OFF, c);                                                          \
+            float d[QW_MR_LANES8]; /* x.d * y.d of each row */                                     \
+            wasm_v128_store(d, wasm_f32x4_mul(h2f4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d),    \
+                                              wasm_f32x4_splat(h2f(y[i].d))));                     \
+            _Pragma("clang loop unroll(full)")                                                     \
+            for (int r = 0; r < QW_MR_LANES8; r++) {                                               \
+                v128_t u0, u1;                                                                     \
+                UNPACK_U(&x[r][i], &u0, &u1);                                                      \
+                lanes8_fmav(&acc[r], dot_i8_u7_add(y0, u0, c[0]), dot_i8_u7_add(y1, u1, c[1]),     \
+                            wasm_v128_load32_splat(&d[r]));                                        \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
+    }
+
+DEFINE_R4_DOT(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_u_q4_0, 8)
+DEFINE_R4_DOT(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_u_q5_0, 16)
+#endif
 
 /* rows8: the serial accumulators of QW_MR_ROWS8 rows, row r in lane r, so
  * the per-block fmaf of all 8 rows is a few vector operations */
@@ -714,12 +788,13 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
     rows8 acc;
     rows8_zero(&acc);
     for (int64_t i = 0; i < n / QK4_0; i++) {
-        v128_t yw[4];
-        widen_y(y[i].qs, yw);
         const float dy = h2f(y[i].d);
-        v128_t t[QW_MR_ROWS8];
+        v128_t t[QW_MR_ROWS8]; /* lanes: partial sums of row r's block sum */
         float d[QW_MR_ROWS8];
         rows8_scales(x, i, dy, d);
+#if !QW_WASM_FUSED
+        v128_t yw[4];
+        widen_y(y[i].qs, yw);
 #pragma clang loop unroll(full)
         for (int r = 0; r < QW_MR_ROWS8; r++) {
             v128_t x0, x1;
@@ -730,6 +805,18 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             const v128_t p3 = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(x1), yw[3]);
             t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
         }
+#else
+        /* the relaxed integer dot on the unsigned nibbles (see DEFINE_R4_DOT) */
+        const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);
+        v128_t c[2];
+        offset_lanes(y0, y1, 8, c);
+        const v128_t c01 = wasm_i32x4_add(c[0], c[1]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < QW_MR_ROWS8; r++) {
+            const v128_t q = wasm_v128_load(x[r][i].qs);
+            t[r] = dot_i8_u7_add(y1, hi_nibbles(q), dot_i8_u7_add(y0, lo_nibbles(q), c01));
+        }
+#endif
         /* block sums of rows 0..3 and 4..7 (exact integer adds, any order) */
         v128_t sum[2];
         for (int h = 0; h < 2; h++) {
@@ -1690,7 +1777,15 @@ int qw_wasm_fma_fused(void) {
     volatile float a = 0x1.001p0f, c = -0x1.002p0f;
     const v128_t va = wasm_f32x4_splat(a), vc = wasm_f32x4_splat(c);
     const v128_t r = madd(va, va, vc);
-    return wasm_i32x4_all_true(wasm_f32x4_eq(r, wasm_f32x4_const_splat(0x1p-24f))) ? 1 : -1;
+    if (!wasm_i32x4_all_true(wasm_f32x4_eq(r, wasm_f32x4_const_splat(0x1p-24f)))) return -1;
+    /* and the integer dot product at the ends of its operand ranges: lane k =
+     * 1000k + (-128 * 127 + 127 * 127 - 1 * 127 + 5 * 0) = 1000k - 254 */
+    volatile int8_t lo = -128, hi = 127;
+    const v128_t da = wasm_i8x16_make(lo, hi, -1, 5, lo, hi, -1, 5, lo, hi, -1, 5, lo, hi, -1, 5);
+    const v128_t db = wasm_i8x16_make(hi, hi, hi, 0, hi, hi, hi, 0, hi, hi, hi, 0, hi, hi, hi, 0);
+    const v128_t d = dot_i8_u7_add(da, db, wasm_i32x4_make(0, 1000, 2000, 3000));
+    const v128_t want = wasm_i32x4_make(-254, 746, 1746, 2746);
+    return wasm_i32x4_all_true(wasm_i32x4_eq(d, want)) ? 1 : -1;
 #else
     return 0;
 #endif

@@ -4,7 +4,7 @@
 //   native    build/qwasm bench -p 64 -n 64 -t 1,2 -r R   (the reference speed)
 //   node      node wasm/cli.mjs bench: st at 1 thread, mt at 2 threads, each
 //             with the baseline SIMD128 build and (under
-//             --experimental-wasm-relaxed-simd on Node 20) the relaxed-SIMD one
+//             the flags of tests/node/relaxed.mjs) the relaxed-SIMD one
 //   chromium  web/bench/index.html in headless Chromium (scripts/serve.mjs,
 //             cross-origin isolated): the same four
 // then prints a markdown table (tokens/s medians and the ratio to native at the
@@ -154,7 +154,7 @@ lines.push(`- Machine: ${cpu}, ${os.availableParallelism?.() ?? os.cpus().length
 lines.push(`- Load average (1/5/15 min) before: ${loadBefore}, after: ${loadAfter}. The machine may be shared: compare rows of`);
 lines.push('  one model (they ran back to back), not across runs.');
 lines.push(`- Method: the native \`qwasm bench -p 64 -n 64 -r ${opt.reps}\` and its wasm twin (web/bench/bench.mjs: same`);
-lines.push('  prompt ids, same greedy generation from BOS, same warm-up) in Node (`node wasm/cli.mjs bench`) and in');
+lines.push('  prompt ids, same greedy generation from BOS; its warm-up is one whole untimed repetition, for the JIT) in Node (`node wasm/cli.mjs bench`) and in');
 lines.push('  headless Chromium (web/bench/index.html: the engine in a module Worker; the page served by');
 lines.push('  scripts/serve.mjs with COOP/COEP, so the pthreads build runs). st = single-threaded build, mt =');
 lines.push('  pthreads build; SIMD path wasm-simd128 = the baseline build (fmaf emulated exactly in f64x2),');

@@ -2,7 +2,7 @@
 // the native CLI (build/qwasm) prints, for every model in the shared data, with
 // the single-threaded build and with the pthreads build (2 threads), each in
 // its baseline SIMD128 and its relaxed-SIMD (fused multiply-add) form; the
-// relaxed ones run under `node --experimental-wasm-relaxed-simd` (Node 20) and
+// relaxed ones run under the flags Node needs (tests/node/relaxed.mjs) and
 // skip, saying why, when Node cannot run them:
 //   run --temp 0 -n 64     greedy text, byte for byte
 //   eval --top 5           reference prompt + 20 further ids (llama.cpp's greedy

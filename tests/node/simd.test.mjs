@@ -1,7 +1,9 @@
 // Choosing between the baseline SIMD128 and the relaxed-SIMD builds:
 //   - scripts/wasm-relaxed.mjs renumbers clang 14's early f32x4.fma opcode
-//     (0xfd 0xaf) to the standard f32x4.relaxed_madd (0xfd 0x105) only where it
-//     is an instruction (not in an immediate), and refuses what it cannot decode
+//     (0xfd 0xaf) to the standard f32x4.relaxed_madd (0xfd 0x105), and our
+//     carrier, the early f32x4.fms (0xfd 0xb0), to
+//     i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113), only where they are
+//     instructions (not in an immediate), and refuses what it cannot decode
 //   - the relaxed builds contain relaxed_madd and no early opcode; the
 //     baseline builds contain neither
 //   - Engine.create: 'auto' takes the relaxed build where Node has relaxed SIMD
@@ -26,22 +28,25 @@ const missing = Object.values(BUILDS).filter((d) => !fs.existsSync(path.join(ROO
 const skipBuilds = missing.length ? `wasm builds missing (${missing.join(', ')}): run bash scripts/build-wasm.sh` : false;
 
 // a module: one function (no params, result v128) whose body holds the early
-// fma between three v128.const, plus an i32.const whose LEB bytes and a data
-// segment that both contain the same byte pattern 0xfd 0xaf 0x01
+// fma and the early fms, each on three v128.const, plus an i32.const whose
+// LEB bytes and a data segment that both contain the byte pattern 0xfd 0xaf 0x01
 function handMade() {
   const v128 = (b) => [0xfd, 0x0c, ...new Array(16).fill(b)];
   const body = [0x00, // no locals
     ...v128(1), ...v128(2), ...v128(3),
     0xfd, 0xaf, 0x01, // f32x4.fma (early numbering)
+    ...v128(4), ...v128(5),
+    0xfd, 0xb0, 0x01, // f32x4.fms (early numbering): the dot product's carrier
     0x41, 0xfd, 0xaf, 0x01, 0x1a, // i32.const with bytes fd af 01, drop
     0x0b];
-  const code = [0x01, body.length, ...body];
+  const code = [0x01, 0x80 | (body.length & 0x7f), body.length >> 7, ...body]; // LEB128 size
+  const codeSize = code.length;
   const data = [0x01, 0x00, 0x41, 0x00, 0x0b, 0x03, 0xfd, 0xaf, 0x01]; // one active segment at 0
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type () -> v128
     0x03, 0x02, 0x01, 0x00, // one function
     0x05, 0x03, 0x01, 0x00, 0x01, // memory 1 page
-    0x0a, code.length, ...code,
+    0x0a, codeSize, ...code,
     0x0b, data.length, ...data]);
 }
 
@@ -49,18 +54,20 @@ test('wasm-relaxed.mjs renumbers the instruction and nothing else', () => {
   const bytes = handMade();
   const before = Uint8Array.from(bytes);
   const count = renumberRelaxed(Uint8Array.from(bytes), { write: false });
-  assert.deepEqual(count, { changed: 1, already: 0, functions: 1 });
+  assert.deepEqual(count, { changed: 2, already: 0, functions: 1, madd: 1, dot: 1 });
   const r = renumberRelaxed(bytes);
-  assert.equal(r.changed, 1);
+  assert.equal(r.changed, 2);
   const diff = [...bytes.keys()].filter((i) => bytes[i] !== before[i]);
   const at = before.indexOf(0xaf); // the first 0xfd 0xaf 0x01 is the instruction
-  assert.deepEqual(diff, [at, at + 1]);
+  const fms = before.indexOf(0xb0);
+  assert.deepEqual(diff, [at, at + 1, fms, fms + 1]);
   assert.deepEqual([...bytes.subarray(at - 1, at + 2)], [0xfd, 0x85, 0x02]);
+  assert.deepEqual([...bytes.subarray(fms - 1, fms + 2)], [0xfd, 0x93, 0x02]);
   // i32.const and data keep their bytes: 0xfd 0xaf 0x01 still occurs twice
   const s = Buffer.from(bytes).toString('hex');
   assert.equal(s.split('fdaf01').length - 1, 2);
   // a second pass finds it renumbered
-  assert.deepEqual(renumberRelaxed(bytes, { write: false }), { changed: 0, already: 1, functions: 1 });
+  assert.deepEqual(renumberRelaxed(bytes, { write: false }), { changed: 0, already: 2, functions: 1, madd: 1, dot: 1 });
   // the result is a valid module where relaxed SIMD exists
   if (relaxedSimdSupport().ok) assert.equal(WebAssembly.validate(bytes), true);
 });
@@ -78,8 +85,10 @@ test('the relaxed builds hold relaxed_madd, the baseline builds no relaxed SIMD'
   for (const [name, dir] of Object.entries(BUILDS)) {
     const r = renumberRelaxed(new Uint8Array(fs.readFileSync(path.join(ROOT, dir, 'qwasm.wasm'))), { write: false });
     assert.equal(r.changed, 0, `${name}: early-numbered fma left in the file`);
-    if (name.endsWith('relaxed')) assert.ok(r.already > 10, `${name}: only ${r.already} relaxed_madd`);
-    else assert.equal(r.already, 0, `${name}: relaxed_madd in a baseline build`);
+    if (name.endsWith('relaxed')) {
+      assert.ok(r.madd > 10, `${name}: only ${r.madd} relaxed_madd`);
+      assert.ok(r.dot > 4, `${name}: only ${r.dot} relaxed dot products`);
+    } else assert.equal(r.already, 0, `${name}: relaxed SIMD in a baseline build`);
   }
 });
 

@@ -1,7 +1,8 @@
 // The wasm twin of `qwasm bench` (native/cmd_bench.c), shared by
 // `node wasm/cli.mjs bench` and the browser page web/bench/index.html.
 //
-// For each thread count: one short warm-up, then `reps` repetitions of
+// For each thread count: one untimed repetition (warm-up, incl. the JIT's
+// tier-up), then `reps` repetitions of
 //   pp: a fresh context, p random token ids decoded as one batch;
 //   tg: a fresh context, n tokens decoded one at a time, each the greedy
 //       (argmax) choice on the previous logits, starting from BOS.
@@ -142,8 +143,14 @@ export async function runBench(engine, opts = {}) {
       const ctx = engine.newContext(nCtx, th);
       const pp = [], tg = [];
       try {
-        if (p) runPp(ctx, Math.min(p, 8));
-        if (n) runTg(ctx, Math.min(n, 2));
+        // Warm-up, untimed: one whole repetition. The native bench warms its
+        // caches with a few tokens; wasm also needs the JIT's tier-up (V8
+        // runs new code from its baseline compiler and swaps in optimized
+        // code compiled in the background; until then the first tokens run
+        // 2-3x slower). The timed repetitions then measure the steady state,
+        // as the native ones do.
+        if (p) runPp(ctx, p);
+        if (n) runTg(ctx, n);
         for (let r = 0; r < reps; r++) {
           if (opts.yieldEvery) await opts.yieldEvery();
           if (p) pp.push(runPp(ctx, p));
