@@ -519,7 +519,7 @@ static inline void unpack_q8_0(const block_q8_0 *b, v128_t *x0, v128_t *x1) {
     *x0 = wasm_v128_load(b->qs);
     *x1 = wasm_v128_load(b->qs + 16);
 }
-#if !QW_WASM_FUSED /* the relaxed build reads Q4_0 / Q5_0 unsigned (DEFINE_R4_DOT) */
+#if !QW_WASM_FUSED /* the relaxed build reads Q4_0 / Q5_0 unsigned (lanes_q4_0, lanes_q5_0) */
 static inline void unpack_q4_0(const block_q4_0 *b, v128_t *x0, v128_t *x1) {
     const v128_t q = wasm_v128_load(b->qs), eight = wasm_i8x16_splat(8);
     *x0 = wasm_i8x16_sub(lo_nibbles(q), eight);
@@ -585,12 +585,16 @@ static inline void block_lanes_w(v128_t x0, v128_t x1, const v128_t y[4], v128_t
         }                                                                                          \
         for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
     }
+
+DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, unpack_q8_0)
+DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
+DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_q4_0)
+DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
 #else
 /* Relaxed build: with the fma this cheap, the rest of the block counts. The
- * lane sums come from even / odd element splits instead (no shuffles): with
- * E, O = the even and odd elements of 16 (as i16), dot(E(x), E(y)) +
- * dot(O(x), O(y)) has in lane k the sum over elements 4k..4k+3 (the same
- * exact integers); and the four rows' scales are converted together. */
+ * lane sums come from even / odd element splits or from the relaxed integer
+ * dot product instead (no shuffles; yprep_* / lanes_* below), and the four
+ * rows' scales are converted together. */
 
 /* i16x8 of the even / odd elements of 16 int8 */
 static inline v128_t even_i16(v128_t v) { return wasm_i16x8_shr(wasm_i16x8_shl(v, 8), 8); }
@@ -622,48 +626,8 @@ static inline v128_t h2f4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
     return wasm_f32x4_mul(wasm_v128_or(mag, sign), wasm_f32x4_const_splat(0x1p112f));
 }
 
-_Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' scales at once");
-#define DEFINE_R4_LANES8(NAME, BT, QK, UNPACK)                                                     \
-    static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
-        const block_q8_0 *y = vy;                                                                  \
-        const BT *x[QW_MR_LANES8];                                                                 \
-        lanes8 acc[QW_MR_LANES8];                                                                  \
-        for (int r = 0; r < QW_MR_LANES8; r++) {                                                   \
-            x[r] = (const BT *)((const char *)vx + (size_t)r * bx);                                \
-            lanes8_zero(&acc[r]);                                                                  \
-        }                                                                                          \
-        for (int64_t i = 0; i < n / (QK); i++) {                                                   \
-            v128_t ys[4];                                                                          \
-            split_y(y[i].qs, ys);                                                                  \
-            float d[QW_MR_LANES8]; /* x.d * y.d of each row */                                     \
-            wasm_v128_store(d, wasm_f32x4_mul(h2f4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d),    \
-                                              wasm_f32x4_splat(h2f(y[i].d))));                     \
-            _Pragma("clang loop unroll(full)")                                                     \
-            for (int r = 0; r < QW_MR_LANES8; r++) {                                               \
-                v128_t x0, x1, lo, hi;                                                             \
-                UNPACK(&x[r][i], &x0, &x1);                                                        \
-                block_lanes_eo(x0, x1, ys, &lo, &hi);                                              \
-                lanes8_fmav(&acc[r], lo, hi, wasm_v128_load32_splat(&d[r]));                       \
-            }                                                                                      \
-        }                                                                                          \
-        for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
-    }
-#endif
-
-DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, unpack_q8_0)
-DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, unpack_iq4_nl)
-#if !QW_WASM_FUSED
-DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_q4_0)
-DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
-#else
-/* Q4_0 and Q5_0 in the relaxed build: their levels before the offset
- * (u in [0, 15] / [0, 31]) are valid second operands of the relaxed integer
- * dot product, which sums four products per lane, i.e. gives the lanes8
- * lane sums directly: lane k of dot(y, u) - off * dot(y, 1) = sum over the
- * elements 4k..4k+3 of y * (u - off), the same exact integers as the
- * baseline's. The offset term is one dot per block, shared by the rows. */
-
-/* unsigned levels of a block's elements 0..15 (*u0) and 16..31 (*u1) */
+/* unsigned levels of a block's elements 0..15 (*u0) and 16..31 (*u1), for
+ * the relaxed integer dot product (its second operand must be in [0, 127]) */
 static inline void unpack_u_q4_0(const block_q4_0 *b, v128_t *u0, v128_t *u1) {
     const v128_t q = wasm_v128_load(b->qs);
     *u0 = lo_nibbles(q);
@@ -684,7 +648,59 @@ static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
     c[1] = wasm_i32x4_neg(dot_i8_u7_add(y1, o, z));
 }
 
-#define DEFINE_R4_DOT(NAME, BT, QK, UNPACK_U, OFF)                                                 \
+/* What a row's lanes need of the activation block, prepared once per block
+ * for all rows (yprep_*), and the lanes8 sums of one row's block from it
+ * (lanes_*: lo = lanes 0..3, hi = 4..7):
+ *   signed levels (Q8_0, IQ4_NL): y split into even / odd elements, then
+ *     dot(E(x), E(y)) + dot(O(x), O(y)) has in lane k the sum over elements
+ *     4k..4k+3 (no shuffles);
+ *   Q4_0 / Q5_0: their levels before the offset (u in [0, 15] / [0, 31]) are
+ *     valid second operands of the relaxed integer dot product, which sums
+ *     four products per lane, i.e. gives the lanes8 sums directly: lane k of
+ *     dot(y, u) - off * dot(y, 1) = sum over elements 4k..4k+3 of
+ *     y * (u - off); the offset term is prepared once per block.
+ * The same exact integers as the baseline's in every case. */
+typedef struct {
+    v128_t v[4];
+} ysplit;
+typedef struct {
+    v128_t y[2], c[2];
+} yoff;
+
+static inline void yprep_split(const block_q8_0 *y, ysplit *st) { split_y(y->qs, st->v); }
+static inline void yprep_off(const block_q8_0 *y, int off, yoff *st) {
+    st->y[0] = wasm_v128_load(y->qs);
+    st->y[1] = wasm_v128_load(y->qs + 16);
+    offset_lanes(st->y[0], st->y[1], off, st->c);
+}
+static inline void yprep_off8(const block_q8_0 *y, yoff *st) { yprep_off(y, 8, st); }
+static inline void yprep_off16(const block_q8_0 *y, yoff *st) { yprep_off(y, 16, st); }
+
+static inline void lanes_q8_0(const block_q8_0 *b, const ysplit *st, v128_t *lo, v128_t *hi) {
+    v128_t x0, x1;
+    unpack_q8_0(b, &x0, &x1);
+    block_lanes_eo(x0, x1, st->v, lo, hi);
+}
+static inline void lanes_iq4_nl(const block_iq4_nl *b, const ysplit *st, v128_t *lo, v128_t *hi) {
+    v128_t x0, x1;
+    unpack_iq4_nl(b, &x0, &x1);
+    block_lanes_eo(x0, x1, st->v, lo, hi);
+}
+static inline void lanes_q4_0(const block_q4_0 *b, const yoff *st, v128_t *lo, v128_t *hi) {
+    v128_t u0, u1;
+    unpack_u_q4_0(b, &u0, &u1);
+    *lo = dot_i8_u7_add(st->y[0], u0, st->c[0]);
+    *hi = dot_i8_u7_add(st->y[1], u1, st->c[1]);
+}
+static inline void lanes_q5_0(const block_q5_0 *b, const yoff *st, v128_t *lo, v128_t *hi) {
+    v128_t u0, u1;
+    unpack_u_q5_0(b, &u0, &u1);
+    *lo = dot_i8_u7_add(st->y[0], u0, st->c[0]);
+    *hi = dot_i8_u7_add(st->y[1], u1, st->c[1]);
+}
+
+_Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' scales at once");
+#define DEFINE_R4_LANES8(NAME, BT, QK, YSTATE, YPREP, LANES)                                       \
     static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
         const block_q8_0 *y = vy;                                                                  \
         const BT *x[QW_MR_LANES8];                                                                 \
@@ -694,25 +710,25 @@ static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
             lanes8_zero(&acc[r]);                                                                  \
         }                                                                                          \
         for (int64_t i = 0; i < n / (QK); i++) {                                                   \
-            const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);          \
-            v128_t c[2];                                                                           \
-            offset_lanes(y0, y1, OFF, c);                                                          \
+            YSTATE st;                                                                             \
+            YPREP(&y[i], &st);                                                                     \
             float d[QW_MR_LANES8]; /* x.d * y.d of each row */                                     \
             wasm_v128_store(d, wasm_f32x4_mul(h2f4(x[0][i].d, x[1][i].d, x[2][i].d, x[3][i].d),    \
                                               wasm_f32x4_splat(h2f(y[i].d))));                     \
             _Pragma("clang loop unroll(full)")                                                     \
             for (int r = 0; r < QW_MR_LANES8; r++) {                                               \
-                v128_t u0, u1;                                                                     \
-                UNPACK_U(&x[r][i], &u0, &u1);                                                      \
-                lanes8_fmav(&acc[r], dot_i8_u7_add(y0, u0, c[0]), dot_i8_u7_add(y1, u1, c[1]),     \
-                            wasm_v128_load32_splat(&d[r]));                                        \
+                v128_t lo, hi;                                                                     \
+                LANES(&x[r][i], &st, &lo, &hi);                                                    \
+                lanes8_fmav(&acc[r], lo, hi, wasm_v128_load32_splat(&d[r]));                       \
             }                                                                                      \
         }                                                                                          \
         for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
     }
 
-DEFINE_R4_DOT(vec_dot_q4_0_r4, block_q4_0, QK4_0, unpack_u_q4_0, 8)
-DEFINE_R4_DOT(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_u_q5_0, 16)
+DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, ysplit, yprep_split, lanes_q8_0)
+DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, ysplit, yprep_split, lanes_iq4_nl)
+DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, yoff, yprep_off8, lanes_q4_0)
+DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, yoff, yprep_off16, lanes_q5_0)
 #endif
 
 /* rows8: the serial accumulators of QW_MR_ROWS8 rows, row r in lane r, so
@@ -806,7 +822,7 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
         }
 #else
-        /* the relaxed integer dot on the unsigned nibbles (see DEFINE_R4_DOT) */
+        /* the relaxed integer dot on the unsigned nibbles (see lanes_q4_0) */
         const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);
         v128_t c[2];
         offset_lanes(y0, y1, 8, c);
