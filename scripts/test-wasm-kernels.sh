@@ -21,7 +21,8 @@
 # Needs Debian's emscripten and nodejs (installed if missing) and libstb-dev.
 # Single-threaded builds (no -pthread).
 # Env: JOBS (default 1), BUILD_DIR, RELAXED_BUILD_DIR, RELAXED (default 1; 0
-# leaves the relaxed build out).
+# leaves the relaxed build out), QW_REQUIRE_RELAXED (1: a Node that cannot
+# run the relaxed build fails instead of skipping; scripts/test.sh sets it).
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -140,6 +141,8 @@ if [ -n "$relaxed_node" ]; then
   run_build wasm-relaxed-simd "$RELAXED_BUILD_DIR" "$relaxed_node"
   same_reference "wasm-relaxed-simd" "$RELAXED_BUILD_DIR/test_reference.simd.out"
   same_reference "wasm-relaxed-simd QW_KERNELS=scalar" "$RELAXED_BUILD_DIR/test_reference.scalar.out"
+elif [ "${QW_REQUIRE_RELAXED:-0}" = 1 ]; then
+  summary+=("[wasm-relaxed-simd] FAILED: QW_REQUIRE_RELAXED=1 but $relaxed_why"); status=1
 else
   summary+=("[wasm-relaxed-simd] skipped: $relaxed_why")
 fi

@@ -27,9 +27,13 @@ echo "== ARM NEON kernels under qemu (scripts/test-neon.sh)"
 bash scripts/test-neon.sh
 summary+=("neon (qemu): ok")
 
-echo "== WebAssembly SIMD128 kernels under node (scripts/test-wasm-kernels.sh)"
+# This Node must run the relaxed-SIMD builds (Node 20 does with flags); a
+# missing relaxed half fails the run here instead of skipping
+export QW_REQUIRE_RELAXED=${QW_REQUIRE_RELAXED:-1}
+
+echo "== WebAssembly kernels under node, SIMD128 and relaxed SIMD (scripts/test-wasm-kernels.sh)"
 bash scripts/test-wasm-kernels.sh
-summary+=("wasm-simd128 (node): ok")
+summary+=("wasm kernels, simd128 + relaxed (node): ok")
 
 echo "== WebAssembly module (scripts/build-wasm.sh) and Node parity tests (tests/node/)"
 bash scripts/build-wasm.sh

@@ -20,15 +20,23 @@ function probe(args) {
 }
 
 let cached;
-/** { args: string[] | null, reason } */
+/** { args: string[] | null, reason }. With QW_REQUIRE_RELAXED=1 (scripts/test.sh)
+ * a Node that cannot run the relaxed builds is an error, not a skip. */
 export function relaxedNode() {
   if (cached) return cached;
+  cached = find();
+  if (!cached.args && process.env.QW_REQUIRE_RELAXED === '1')
+    throw new Error(`QW_REQUIRE_RELAXED=1 but this Node cannot run the relaxed-SIMD builds: ${cached.reason}`);
+  return cached;
+}
+
+function find() {
   const plain = probe([]);
-  if (plain.ok) return (cached = { args: [], reason: plain.reason });
+  if (plain.ok) return { args: [], reason: plain.reason };
   let last = plain;
   for (const args of [['--experimental-wasm-relaxed-simd'], ['--experimental-wasm-relaxed-simd', '--no-liftoff']]) {
     last = probe(args);
-    if (last.ok) return (cached = { args, reason: last.reason });
+    if (last.ok) return { args, reason: last.reason };
   }
-  return (cached = { args: null, reason: `node ${process.version}: ${last.reason}` });
+  return { args: null, reason: `node ${process.version}: ${last.reason}` };
 }
