@@ -9,12 +9,14 @@
 //   - Engine.create: 'auto' takes the relaxed build where Node has relaxed SIMD
 //     with a fused multiply-add (reported as simd 'relaxed', kernel path
 //     wasm-relaxed-simd) and the baseline otherwise; 'relaxed' without support
-//     is UNSUPPORTED_RUNTIME; 'simd128' always the baseline
+//     is UNSUPPORTED_RUNTIME; 'simd128' always the baseline; a server that
+//     has only the baseline builds still works under 'auto'
 // (That both builds compute the native engine's bits is parity.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -135,4 +137,28 @@ test('Engine.create under relaxed SIMD: auto picks the relaxed builds', { skip: 
   assert.deepEqual(out.st, ['relaxed', 'wasm-relaxed-simd']);
   assert.deepEqual(out.mt, ['relaxed', 'wasm-relaxed-simd']);
   assert.deepEqual(out.forced, ['simd128', 'wasm-simd128']);
+});
+
+test('auto falls back to the baseline build when the relaxed build is not there', { skip: skipBuilds || (relaxedNode().args ? false : relaxedNode().reason) }, () => {
+  // the layout of a server that only has build-wasm/: engine.mjs beside it, no -relaxed dirs
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qwasm-simd-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'wasm'));
+    fs.copyFileSync(path.join(ROOT, 'wasm/engine.mjs'), path.join(dir, 'wasm/engine.mjs'));
+    fs.cpSync(path.join(ROOT, 'build-wasm'), path.join(dir, 'build-wasm'), { recursive: true });
+    const engine = pathToFileURL(path.join(dir, 'wasm/engine.mjs')).href;
+    const script = `
+      const { Engine, relaxedSimdSupport } = await import(${JSON.stringify(engine)});
+      const e = await Engine.create({});
+      const out = { support: relaxedSimdSupport().ok, simd: e.engineInfo().simd, path: e.kernelPath() };
+      e.dispose();
+      out.forced = await Engine.create({ simd: 'relaxed' }).then(() => 'created', (err) => err.code);
+      process.stdout.write(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, [...relaxedNode().args, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out, { support: true, simd: 'simd128', path: 'wasm-simd128', forced: 'WORKER' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
