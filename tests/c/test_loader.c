@@ -70,6 +70,28 @@ static float *run_logits(qw_model *m) {
     return out;
 }
 
+/* The header part of streaming: once `have` bytes are in and at least
+ * *need of them, asks the loader whether the header is complete (*need = 0:
+ * validated at `have`) or how much it needs. Returns false when the header
+ * was refused (then *header_st, *header_at say so and streaming stops). */
+static bool header_step(qw_loader *l, uint64_t have, uint64_t total, uint64_t *need, bool *done,
+                        qw_status *header_st, uint64_t *header_at) {
+    if (*done || have < *need) return true;
+    const qw_status st = qw_loader_header(l, have, need);
+    if (st != QW_OK) {
+        *header_st = st;
+        *header_at = have;
+        return false;
+    }
+    if (*need == 0) {
+        *done = true;
+        *header_at = have;
+    } else {
+        CHECK(*need > have && *need <= total);
+    }
+    return true;
+}
+
 /* Streams bytes[0, stop) into a new loader in random chunks, validating the
  * header on the way. Returns the loader (NULL on a create failure); sets
  * *header_st to the first non-OK header status (QW_OK if none) and
@@ -93,20 +115,7 @@ static qw_loader *stream(const uint8_t *bytes, uint64_t size, uint64_t stop, con
         if (n > stop - have) n = (size_t)(stop - have);
         memcpy(buf + have, bytes + have, n);
         have += n;
-        if (!done && have >= need) {
-            qw_status st = qw_loader_header(l, have, &need);
-            if (st != QW_OK) {
-                *header_st = st;
-                *header_at = have;
-                break;
-            }
-            if (need == 0) {
-                done = true;
-                *header_at = have;
-            } else {
-                CHECK(need > have && need <= size);
-            }
-        }
+        if (!header_step(l, have, size, &need, &done, header_st, header_at)) break;
     }
     return l;
 }
@@ -429,20 +438,7 @@ static qw_loader *stream_parts(bytebuf parts[N_PARTS], const char *name, uint64_
             memcpy(buf + off + in, parts[p].p + in, n);
             in += n;
             have += n;
-            if (!done && have >= need) {
-                st = qw_loader_header(l, have, &need);
-                if (st != QW_OK) {
-                    *header_st = st;
-                    *header_at = have;
-                    break;
-                }
-                if (need == 0) {
-                    done = true;
-                    *header_at = have;
-                } else {
-                    CHECK(need > have && need <= total);
-                }
-            }
+            if (!header_step(l, have, total, &need, &done, header_st, header_at)) break;
         }
     }
     return l;
