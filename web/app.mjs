@@ -6,7 +6,7 @@ import { newEngine, describePath, pickThreads, qwasmApi } from './lib/engine.mjs
 import { DEFAULT_MODEL, loadModel, listCached, deleteCached, modelName, modelKey, formatBytes,
   ProgressMeter } from './lib/models.mjs';
 import { DEFAULT_SETTINGS, normalizeSettings, Stored, generateReply, describeError, threadsFor,
-  frameBatcher } from './lib/chat.mjs';
+  frameBatcher, replyNote } from './lib/chat.mjs';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -253,10 +253,8 @@ async function send(text) {
     gen.finishReason = r.finishReason;
     gen.tokensPerSecond = r.tokensPerSecond;
     gen.dropped = r.dropped;
-    const notes = { aborted: 'stopped', length: 'max tokens reached', context: 'context full: start a new chat' };
-    const why = [notes[r.finishReason]];
-    if (r.dropped) why.push(`the ${r.dropped} oldest message${r.dropped === 1 ? '' : 's'} did not fit the model's context and were left out`);
-    if (why.some(Boolean)) reply.note = why.filter(Boolean).join('; ');
+    const note = replyNote(r);
+    if (note) reply.note = note;
     const tps = Number.isFinite(r.tokensPerSecond) ? `${r.tokensPerSecond.toFixed(1)} tokens/s` : '';
     $('speed').textContent = [tps, `${r.usage?.completion_tokens ?? r.pieces} tokens`,
       `${threads} thread${threads === 1 ? '' : 's'}`].filter(Boolean).join(' · ');

@@ -150,6 +150,15 @@ export function frameBatcher(write) {
 }
 
 /** Human text for an error (QwasmError codes get a hint). */
+/** The note under a finished reply (undefined when there is nothing to say):
+ * why it ended early and which old messages did not fit the context. */
+export function replyNote(r) {
+  const notes = { aborted: 'stopped', length: 'max tokens reached', context: 'context full: start a new chat' };
+  const why = [notes[r.finishReason]];
+  if (r.dropped) why.push(`the ${r.dropped} oldest message${r.dropped === 1 ? '' : 's'} did not fit the model's context and were left out`);
+  return why.filter(Boolean).join('; ') || undefined;
+}
+
 export function describeError(e) {
   const msg = e?.message ?? String(e);
   switch (e?.code) {

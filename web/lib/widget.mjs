@@ -10,7 +10,7 @@
 
 import { newEngine, describePath, pickThreads, qwasmApi } from './engine.mjs';
 import { DEFAULT_MODEL, loadModel, modelName, formatBytes, ProgressMeter } from './models.mjs';
-import { DEFAULT_SETTINGS, normalizeSettings, generateReply, describeError, frameBatcher } from './chat.mjs';
+import { DEFAULT_SETTINGS, normalizeSettings, generateReply, describeError, frameBatcher, replyNote } from './chat.mjs';
 
 const CSS = `
 :host {
@@ -338,8 +338,8 @@ export class QwasmChat extends HTMLElement {
       });
       reply.content = r.text;
       gen.finishReason = r.finishReason;
-      if (r.finishReason === 'aborted') reply.note = 'stopped';
-      if (r.finishReason === 'context') reply.note = 'context full: start a new chat';
+      const note = replyNote(r);
+      if (note) reply.note = note;
       this.$('.speed').textContent = Number.isFinite(r.tokensPerSecond) ? `${r.tokensPerSecond.toFixed(0)} tokens/s` : '';
     } catch (e) {
       if (e?.code === 'WORKER') { this.engine = null; s.loaded = false; }
