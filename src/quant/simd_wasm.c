@@ -699,6 +699,18 @@ static inline void lanes_q5_0(const block_q5_0 *b, const yoff *st, v128_t *lo, v
     *hi = dot_i8_u7_add(st->y[1], u1, st->c[1]);
 }
 
+/* qw_hsum8 of four rows' lanes8 at once: r = hi + lo per row, then
+ * (r0 + r2) + (r1 + r3) with the four rows side by side (float additions in
+ * qw_hsum8's pairing; a + b and b + a are the same float) */
+static inline void lanes8_hsum4(const lanes8 a[4], float s[4]) {
+    v128_t r[4];
+    for (int k = 0; k < 4; k++) r[k] = wasm_f32x4_add(a[k].v[1], a[k].v[0]);
+    /* rows 0,1 and 2,3: (r0 + r2, r1 + r3) of each */
+    const v128_t s01 = wasm_f32x4_add(wasm_i32x4_shuffle(r[0], r[1], 0, 1, 4, 5), wasm_i32x4_shuffle(r[0], r[1], 2, 3, 6, 7));
+    const v128_t s23 = wasm_f32x4_add(wasm_i32x4_shuffle(r[2], r[3], 0, 1, 4, 5), wasm_i32x4_shuffle(r[2], r[3], 2, 3, 6, 7));
+    wasm_v128_store(s, wasm_f32x4_add(wasm_i32x4_shuffle(s01, s23, 0, 2, 4, 6), wasm_i32x4_shuffle(s01, s23, 1, 3, 5, 7)));
+}
+
 _Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' scales at once");
 #define DEFINE_R4_LANES8(NAME, BT, QK, YSTATE, YPREP, LANES)                                       \
     static void NAME(int64_t n, float *s, const void *vx, size_t bx, const void *vy) {             \
@@ -722,7 +734,7 @@ _Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' sca
                 lanes8_fmav(&acc[r], lo, hi, wasm_v128_load32_splat(&d[r]));                       \
             }                                                                                      \
         }                                                                                          \
-        for (int r = 0; r < QW_MR_LANES8; r++) s[r] = lanes8_hsum(&acc[r]);                        \
+        lanes8_hsum4(acc, s);                                                                      \
     }
 
 DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, ysplit, yprep_split, lanes_q8_0)
