@@ -162,6 +162,10 @@ void qw_context_free(qw_context *ctx);
 
 /* Forgets everything (empties the KV cache). */
 void qw_context_reset(qw_context *ctx);
+/* Keeps the first n tokens of the KV cache and forgets the rest (n >= the
+ * current position: nothing changes), so a prompt that starts like the last
+ * one only decodes what differs. The logits are gone until the next decode. */
+void qw_context_truncate(qw_context *ctx, int n);
 int qw_context_pos(const qw_context *ctx);
 int qw_context_n_ctx(const qw_context *ctx);
 

@@ -205,6 +205,7 @@ EMSCRIPTEN_KEEPALIVE qw_context *qwb_context_create(const qw_model *m, int n_ctx
 }
 EMSCRIPTEN_KEEPALIVE void qwb_context_free(qw_context *c) { qw_context_free(c); }
 EMSCRIPTEN_KEEPALIVE void qwb_context_reset(qw_context *c) { qw_context_reset(c); }
+EMSCRIPTEN_KEEPALIVE void qwb_context_truncate(qw_context *c, int n) { qw_context_truncate(c, n); }
 EMSCRIPTEN_KEEPALIVE int qwb_context_pos(const qw_context *c) { return qw_context_pos(c); }
 EMSCRIPTEN_KEEPALIVE int qwb_context_n_ctx(const qw_context *c) { return qw_context_n_ctx(c); }
 

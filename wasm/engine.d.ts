@@ -78,6 +78,8 @@ export interface CompleteOptions {
   addBos?: boolean;
   nCtx?: number;
   threads?: number;
+  /** Keep the KV cache for the next cachePrompt call and reuse the common prompt prefix. */
+  cachePrompt?: boolean;
   /** Checked before every token: the iteration ends (finishReason 'aborted'). */
   signal?: AbortSignal;
   /** Yield '' for tokens that produce no text yet (one step per token). */
@@ -86,6 +88,8 @@ export interface CompleteOptions {
 
 export interface CompleteStats {
   promptTokens: number; promptMs: number; genTokens: number; genMs: number;
+  /** Prompt tokens taken from the cached context (cachePrompt). */
+  promptCached: number;
   threads: number; contextFull: boolean; nCtx?: number; stopped: boolean;
   finishReason: 'stop' | 'length' | 'eos' | 'aborted' | 'context';
 }

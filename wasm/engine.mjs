@@ -509,6 +509,7 @@ export class Engine {
     this.modelBytes = 0;
     this.info_ = null;
     this.lastStats = null;
+    this.cache = null; // cachePrompt's context: { ctx, threads, nCtx, tokens }
   }
 
   // ---- memory helpers
@@ -965,8 +966,16 @@ export class Engine {
    * text pieces (the prompt itself is not repeated). Options: prompt,
    * maxTokens (128), temperature (0.8; 0 = greedy), topK (40), topP (0.95),
    * minP (0.05), repeatPenalty (1), repeatLastN (64), seed (default: the
-   * time in seconds), stop (string or strings), addBos, nCtx, threads.
-   * After the iteration, engine.lastStats holds token counts and timings.
+   * time in seconds), stop (string or strings), addBos, nCtx, threads,
+   * cachePrompt (false): keep the context (its KV cache) after this call, and
+   * start from the previous cached one when the prompt begins with the same
+   * tokens, decoding only the rest — what a chat wants, since each turn's
+   * prompt repeats the conversation so far. Off by default because the
+   * logits then differ in the last bits from a fresh run's (the cached part
+   * was decoded in other batches; docs/NUMERICS.md), so greedy text can, on
+   * a near tie, differ from `qwasm run`'s.
+   * After the iteration, engine.lastStats holds token counts (promptCached:
+   * prompt tokens taken from the cache) and timings.
    */
   async *complete(opts = {}) {
     this.need();
@@ -991,10 +1000,19 @@ export class Engine {
     let seed = opts.seed ?? Math.floor(Date.now() / 1000);
     seed = BigInt.asUintN(64, BigInt(seed));
     const threads = opts.threads ?? this.threads;
-    const ctx = this.newContext(nCtx, threads);
+    const caching = opts.cachePrompt === true;
+    let { ctx, reused } = caching ? this.takeCache(prompt, nCtx, threads) : { ctx: 0, reused: 0 };
+    // a cached context gets room to grow (twice what this call needs, as a
+    // power of two, at least 512, within the training context), so that a
+    // chat does not outgrow it, and lose the cache, every turn
+    const size = caching
+      ? Math.max(nCtx, Math.min(hp.nCtxTrain, Math.max(512, 2 ** Math.ceil(Math.log2(2 * nCtx))))) : nCtx;
+    if (!ctx) ctx = this.newContext(size, threads);
+    const decoded = prompt.slice(); // the tokens in ctx's KV cache, in order
+    let keep = false; // cache ctx afterwards (only when every step went through)
     let smp = 0, detok = 0, tp = 0, piece = 0;
-    const stats = { promptTokens: nPrompt, promptMs: 0, genTokens: 0, genMs: 0, threads, contextFull: false,
-      stopped: false, finishReason: 'length' };
+    const stats = { promptTokens: nPrompt, promptCached: reused, promptMs: 0, genTokens: 0, genMs: 0, threads,
+      contextFull: false, stopped: false, finishReason: 'length' };
     const signal = opts.signal;
     this.lastStats = stats;
     try {
@@ -1009,7 +1027,8 @@ export class Engine {
       piece = this.alloc(256);
       if (!detok) throw new QwasmError('OUT_OF_MEMORY', 'out of memory');
       const t0 = now();
-      if (m._qwb_decode(ctx, tp, nPrompt, 0) !== 0) throw this.fail('decode failed: ');
+      if (m._qwb_decode(ctx, tp + 4 * reused, nPrompt - reused, 0) !== 0) throw this.fail('decode failed: ');
+      keep = caching;
       const t1 = now();
       stats.promptMs = t1 - t0;
       const eos = hp.eos;
@@ -1064,7 +1083,10 @@ export class Engine {
           break;
         }
         new Int32Array(m.qwBuffer(), tp, 1)[0] = tok;
+        keep = false;
         if (m._qwb_decode(ctx, tp, 1, 0) !== 0) throw this.fail('decode failed: ');
+        decoded.push(tok);
+        keep = caching;
       }
       if (!stopped) {
         const k = m._qwb_detok_flush(detok, piece, 256);
@@ -1081,12 +1103,42 @@ export class Engine {
       this.free(tp);
       if (detok) m._qwb_detok_free(detok);
       if (smp) m._qwb_sampler_free(smp);
-      m._qwb_context_free(ctx);
+      if (keep && m._qwb_context_pos(ctx) === decoded.length) {
+        this.dropCache();
+        this.cache = { ctx, threads, nCtx: m._qwb_context_n_ctx(ctx), tokens: decoded };
+      } else {
+        m._qwb_context_free(ctx);
+      }
     }
+  }
+
+  /** The cached context (cachePrompt) if it can serve this prompt, truncated
+   * to the longest common prefix (at least the last prompt token is decoded
+   * again: its logits are needed); { ctx: 0 } otherwise (the cache is freed). */
+  takeCache(prompt, nCtx, threads) {
+    const c = this.cache;
+    this.cache = null;
+    if (!c) return { ctx: 0, reused: 0 };
+    if (c.threads !== threads || c.nCtx < nCtx) {
+      this.mod._qwb_context_free(c.ctx);
+      return { ctx: 0, reused: 0 };
+    }
+    const max = Math.min(c.tokens.length, prompt.length - 1);
+    let p = 0;
+    while (p < max && c.tokens[p] === prompt[p]) p++;
+    this.mod._qwb_context_truncate(c.ctx, p);
+    return { ctx: c.ctx, reused: p };
+  }
+
+  /** Frees the context kept by cachePrompt. */
+  dropCache() {
+    if (this.cache && this.mod) this.mod._qwb_context_free(this.cache.ctx);
+    this.cache = null;
   }
 
   /** Frees the model (the engine stays usable). */
   unload() {
+    this.dropCache();
     if (this.model) this.mod._qwb_model_free(this.model);
     this.free(this.modelBytes);
     this.model = 0;

@@ -126,6 +126,11 @@ export interface SamplingOptions {
   stop?: string | string[];
   /** Context size (default: prompt + maxTokens, at most the training context). */
   nCtx?: number;
+  /** Keep this call's KV cache in the engine and, when a later cachePrompt call's prompt starts
+   * with the same tokens, decode only the rest (default false). For chats, whose prompt repeats
+   * the conversation every turn. Logits then differ in the last bits from a fresh run's (other
+   * batches), so greedy text can differ from `qwasm run` on a near tie. */
+  cachePrompt?: boolean;
   signal?: AbortSignal;
 }
 
@@ -137,6 +142,8 @@ export interface CompleteOptions extends SamplingOptions {
 
 export interface CompleteStats {
   promptTokens: number; promptMs: number; genTokens: number; genMs: number; threads: number;
+  /** Prompt tokens taken from the cached context (cachePrompt), not decoded again. */
+  promptCached: number;
   finishReason: 'stop' | 'length' | 'eos' | 'aborted' | 'context';
   contextFull: boolean; stopped: boolean; nCtx?: number;
   /** After a cancel: tokens the worker sampled after the cancel message arrived (0). */
@@ -148,6 +155,12 @@ export interface Completion extends AsyncIterable<string> {
   stats: Promise<CompleteStats>;
   next(): Promise<IteratorResult<string>>;
   return(): Promise<IteratorResult<string>>;
+}
+
+export interface ChatUsage {
+  prompt_tokens: number; completion_tokens: number; total_tokens: number;
+  /** cached_tokens: prompt tokens reused from the cached context (cachePrompt). */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 export interface ChatMessage {
@@ -170,14 +183,14 @@ export interface ChatRequest extends SamplingOptions {
 export interface ChatCompletion {
   id: string; object: 'chat.completion'; created: number; model: string;
   choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: 'stop' | 'length' }];
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage: ChatUsage;
 }
 
 export interface ChatCompletionChunk {
   id: string; object: 'chat.completion.chunk'; created: number; model: string;
   choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: 'stop' | 'length' | null }];
   /** On the last chunk only. */
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage?: ChatUsage;
 }
 
 export interface ChatCompletionStream extends AsyncIterable<ChatCompletionChunk> {

@@ -197,7 +197,7 @@ async function prepareSource(src, transfer) {
 
 const LOAD_KEYS = ['name', 'size', 'sizes', 'expectSha256', 'computeSha256', 'rangeChunkBytes'];
 const COMPLETE_KEYS = ['prompt', 'maxTokens', 'temperature', 'topK', 'topP', 'minP', 'repeatPenalty',
-  'repeatLastN', 'seed', 'stop', 'addBos', 'nCtx', 'threads'];
+  'repeatLastN', 'seed', 'stop', 'addBos', 'nCtx', 'threads', 'cachePrompt'];
 const pick = (o, keys) => {
   const r = {};
   for (const k of keys) if (o[k] !== undefined) r[k] = o[k];
@@ -308,7 +308,8 @@ class QwasmEngine {
     const o = this._chatArgs(req);
     const id = chatId(), created = Math.floor(Date.now() / 1000), model = req.model ?? this.modelName ?? 'model.gguf';
     const finish = (s) => (s.finishReason === 'length' || s.finishReason === 'context' ? 'length' : 'stop');
-    const usage = (s) => ({ prompt_tokens: s.promptTokens, completion_tokens: s.genTokens, total_tokens: s.promptTokens + s.genTokens });
+    const usage = (s) => ({ prompt_tokens: s.promptTokens, completion_tokens: s.genTokens, total_tokens: s.promptTokens + s.genTokens,
+      prompt_tokens_details: { cached_tokens: s.promptCached ?? 0 } });
     if (!req.stream) {
       const c = this.complete(o);
       let content = '';

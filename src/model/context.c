@@ -97,22 +97,26 @@ void qw_context_free(qw_context *c) {
     free(c);
 }
 
-void qw_context_reset(qw_context *c) {
+void qw_context_truncate(qw_context *c, int n) {
+    if (n < 0) n = 0;
+    if (n >= c->pos) return;
     /* padded attention reads cache slots past the last position (as zeros
-     * weighted by zero), so used slots are cleared rather than left stale */
+     * weighted by zero), so the dropped slots are cleared, not left stale */
     const qw_hparams *hp = &c->model->hp;
     const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const size_t drop = (size_t)(c->pos - n);
     for (int l = 0; l < hp->n_layer; l++) {
         float *k = c->k_cache + (size_t)l * c->n_ctx_pad * kv_dim;
         float *v = c->v_cache + (size_t)l * kv_dim * c->n_ctx_pad;
-        memset(k, 0, (size_t)c->pos * kv_dim * sizeof(float));
-        for (size_t i = 0; i < kv_dim; i++)
-            memset(v + i * c->n_ctx_pad, 0, (size_t)c->pos * sizeof(float));
+        memset(k + (size_t)n * kv_dim, 0, drop * kv_dim * sizeof(float));
+        for (size_t i = 0; i < kv_dim; i++) memset(v + i * c->n_ctx_pad + n, 0, drop * sizeof(float));
     }
-    c->pos = 0;
-    c->n_logit_rows = 0;
+    c->pos = n;
+    c->n_logit_rows = 0; /* the logits were of tokens now gone (or of no use) */
     c->last_n = 0;
 }
+
+void qw_context_reset(qw_context *c) { qw_context_truncate(c, 0); }
 
 int qw_context_pos(const qw_context *c) { return c->pos; }
 int qw_context_n_ctx(const qw_context *c) { return c->n_ctx; }

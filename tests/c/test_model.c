@@ -870,6 +870,46 @@ done:
     qw_model_free(m);
 }
 
+/* qw_context_truncate: decoding A then truncating to k and decoding B's
+ * rest gives the same bits as decoding B's first k, then its rest, in a
+ * fresh context (the first k positions' keys and values do not depend on
+ * what came after them, nor on the batch they were decoded in) */
+static void test_context_truncate(qw_model *m) {
+    printf("qw_context_truncate\n");
+    static const int32_t A[] = {1, 403, 407, 261, 378, 439, 261, 500, 320, 402, 290, 412};
+    static const int32_t B[] = {1, 403, 407, 261, 378, 300, 311, 322, 333, 344};
+    enum { NA = sizeof A / sizeof A[0], NB = sizeof B / sizeof B[0], K = 5 };
+    const int V = qw_model_hparams(m)->n_vocab;
+    qw_context *fresh = NULL, *c = NULL;
+    if (qw_context_create(m, 32, 1, &fresh) != QW_OK || qw_context_create(m, 32, 2, &c) != QW_OK) {
+        CHECKF(0, "%s", qw_last_error());
+        qw_context_free(fresh);
+        return;
+    }
+    n_cases++;
+    CHECK(qw_decode(fresh, B, K, false) == QW_OK && qw_decode(fresh, B + K, NB - K, true) == QW_OK);
+    CHECK(qw_decode(c, A, NA, false) == QW_OK && qw_context_pos(c) == NA);
+    qw_context_truncate(c, NA + 3); /* past the end: nothing changes */
+    CHECK(qw_context_pos(c) == NA && qw_logits(c, -1) != NULL);
+    qw_context_truncate(c, K);
+    CHECK(qw_context_pos(c) == K && qw_logits(c, -1) == NULL);
+    CHECK(qw_decode(c, B + K, NB - K, true) == QW_OK && qw_context_pos(c) == NB);
+    int same = 1;
+    for (int i = 0; i < NB - K; i++) {
+        const float *x = qw_logits(fresh, i), *y = qw_logits(c, i);
+        if (!x || !y || memcmp(x, y, (size_t)V * sizeof(float)) != 0) same = 0;
+    }
+    CHECKF(same, "logits after truncating differ from a fresh decode with the same schedule");
+    /* truncating to 0 (or below) is a reset */
+    qw_context_truncate(c, -4);
+    CHECK(qw_context_pos(c) == 0);
+    CHECK(qw_decode(c, B, K, false) == QW_OK && qw_decode(c, B + K, NB - K, true) == QW_OK);
+    const float *x = qw_logits(fresh, NB - K - 1), *y = qw_logits(c, NB - K - 1);
+    CHECK(x && y && memcmp(x, y, (size_t)V * sizeof(float)) == 0);
+    qw_context_free(fresh);
+    qw_context_free(c);
+}
+
 static void test_context_create(void) {
     printf("qw_context_create with bad arguments\n");
     qw_model *m = NULL;
@@ -1157,6 +1197,12 @@ int main(void) {
         test_load_memory();
         test_decode_bad_args();
         test_context_create();
+        {
+            qw_model *m = NULL;
+            if (qw_model_load_memory(F32.bytes, F32.size, &m) == QW_OK) test_context_truncate(m);
+            else CHECKF(0, "%s", qw_last_error());
+            qw_model_free(m);
+        }
         test_load_paths();
         test_split();
     }

@@ -244,7 +244,8 @@ for (const [variant, threads] of [['st', 1], ['mt', 2]]) {
       assert.ok(Number.isInteger(r.created) && Math.abs(r.created - Date.now() / 1000) < 60);
       assert.equal(r.model, 'synth15M-q8_0.gguf');
       assert.deepEqual(r.choices, [{ index: 0, message: { role: 'assistant', content: want }, finish_reason: 'length' }]);
-      assert.deepEqual(r.usage, { prompt_tokens: nPrompt, completion_tokens: 64, total_tokens: nPrompt + 64 });
+      assert.deepEqual(r.usage, { prompt_tokens: nPrompt, completion_tokens: 64, total_tokens: nPrompt + 64,
+        prompt_tokens_details: { cached_tokens: 0 } });
 
       const chunks = [];
       for await (const ch of await e.chat.completions.create({ messages, stream: true, max_tokens: 64, temperature: 0 })) chunks.push(ch);
@@ -259,7 +260,8 @@ for (const [variant, threads] of [['st', 1], ['mt', 2]]) {
       assert.ok(chunks.slice(0, -1).every((ch) => ch.choices[0].finish_reason === null));
       const last = chunks.at(-1);
       assert.equal(last.choices[0].finish_reason, 'length');
-      assert.deepEqual(last.usage, { prompt_tokens: nPrompt, completion_tokens: 64, total_tokens: nPrompt + 64 });
+      assert.deepEqual(last.usage, { prompt_tokens: nPrompt, completion_tokens: 64, total_tokens: nPrompt + 64,
+        prompt_tokens_details: { cached_tokens: 0 } });
     } finally {
       await e.dispose();
     }

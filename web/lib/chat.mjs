@@ -66,6 +66,8 @@ export async function generateReply(engine, messages, settings, { onPiece, signa
     messages: msgs, stream: true,
     temperature: settings.temperature, topK: settings.topK, topP: settings.topP, minP: settings.minP,
     maxTokens: settings.maxTokens, signal, ...(threads ? { threads } : {}),
+    // each turn's prompt repeats the conversation: decode only what is new
+    cachePrompt: true,
   });
   let text = '', pieces = 0, finishReason = null, usage = null, tFirst = 0;
   const t0 = performance.now();
