@@ -448,7 +448,7 @@ export class Engine {
    * (pthreads; needs cross-origin isolation in browsers); opts.threads
    * (default 1) is the thread count used for contexts, and sizes the worker
    * pool of the mt variant. opts.simd picks the build: 'relaxed' (relaxed
-   * SIMD: a real fused multiply-add, several times faster), 'simd128'
+   * SIMD: a real fused multiply-add; generation 2-3x faster), 'simd128'
    * (baseline SIMD128, runs everywhere; fma emulated exactly) or 'auto'
    * (default: relaxed when relaxedSimdSupport() says so and that build is
    * there, else simd128). Both give the same bits. opts.moduleUrl overrides
