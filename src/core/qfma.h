@@ -21,9 +21,9 @@
 #include <wasm_simd128.h>
 #endif
 
-static inline float qw_fmaf_soft(float a, float b, float c) {
-    const double p = (double)a * (double)b; /* exact: 24 + 24 bits */
-    const double r = p + (double)c;         /* one rounding */
+/* fmaf(a, b, c) from p = (double)a * b, which is exact (24 + 24 bits) */
+static inline float qw_fmaf_from_product(double p, float c) {
+    const double r = p + (double)c; /* one rounding */
     const float f = (float)r;
     if (!isfinite(r) || (double)f == r) return f;
     /* is r exactly halfway between f and its neighbour on r's side? */
@@ -35,6 +35,10 @@ static inline float qw_fmaf_soft(float a, float b, float c) {
     if (err == 0.0) return f; /* a true tie: (float) rounded it to even */
     const float lo = f < g ? f : g, hi = f < g ? g : f;
     return err > 0.0 ? hi : lo;
+}
+
+static inline float qw_fmaf_soft(float a, float b, float c) {
+    return qw_fmaf_from_product((double)a * (double)b, c);
 }
 
 static inline float qw_fmaf(float a, float b, float c) {

@@ -100,6 +100,7 @@
 #include <string.h>
 #include <wasm_simd128.h>
 
+#include "../core/qfma.h"
 #include "../core/vexp.h"
 #include "accum.h"
 #include "blocks.h"
@@ -1307,19 +1308,6 @@ static inline v128_t f32_hi_f64(v128_t v) {
  * midpoints are not recognisable from r's low mantissa bits, so such lanes
  * (absurdly small values, never in a real model) take the scalar path. */
 
-/* fmaf(a, b, c) from p = (double)a * b: qw_fmaf_soft's steps (core/qfma.h) */
-static float fma_from_product(double p, float c) {
-    const double r = p + (double)c;
-    const float f = (float)r;
-    if (!isfinite(r) || (double)f == r) return f;
-    const float g = nextafterf(f, r > (double)f ? INFINITY : -INFINITY);
-    if (!isfinite(g) || r - (double)f != (double)g - r) return f;
-    const double bv = r - p;
-    const double err = (p - (r - bv)) + ((double)c - bv);
-    if (err == 0.0) return f;
-    const float lo = f < g ? f : g, hi = f < g ? g : f;
-    return err > 0.0 ? hi : lo;
-}
 
 /* 0 < |r| < 2^-126, lanewise (NaN: false) */
 static inline v128_t tiny_lanes(v128_t r) {
@@ -1356,8 +1344,8 @@ static inline __attribute__((always_inline)) void acc16_step(acc16 *accv, const 
         /* rare: a float midpoint (exact or not) or a subnormal-range sum */
         for (int j = 0; j < 8; j++) {
             const float c0 = (float)wasm_f64x2_extract_lane(acc[j], 0), c1 = (float)wasm_f64x2_extract_lane(acc[j], 1);
-            const float f0 = fma_from_product(wasm_f64x2_extract_lane(p[j], 0), c0);
-            const float f1 = fma_from_product(wasm_f64x2_extract_lane(p[j], 1), c1);
+            const float f0 = qw_fmaf_from_product(wasm_f64x2_extract_lane(p[j], 0), c0);
+            const float f1 = qw_fmaf_from_product(wasm_f64x2_extract_lane(p[j], 1), c1);
             acc[j] = wasm_f64x2_make((double)f0, (double)f1);
         }
         return;
