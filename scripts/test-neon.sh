@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Cross-builds qwasm for 64-bit ARM and runs the kernel and quantization
-# tests under qemu-user, so the NEON kernel set is checked bit for bit
+# tests (and the thread pool's, whose memory ordering an emulated weakly
+# ordered CPU exercises) under qemu-user, so the NEON kernel set is checked bit for bit
 # against the scalar reference on an x86 machine. Two builds:
 #   base     ARMv8.0 NEON (the default target), run on an emulated
 #            Cortex-A53, which has no newer instructions: build-neon/
 #   dotprod  -march=armv8.2-a+dotprod (the vdotq_s32 paths), run on
 #            qemu's "max" CPU: build-neon-dotprod/
 #
-#   bash scripts/test-neon.sh                      # both, tests "kernels|quant"
+#   bash scripts/test-neon.sh                      # both, tests "kernels|quant|pool"
 #   NEON_VARIANTS=base bash scripts/test-neon.sh   # one variant
 #   TESTS=reference bash scripts/test-neon.sh      # another ctest -R pattern
 #   JOBS=1 bash scripts/test-neon.sh               # parallelism (default nproc)
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-TESTS=${TESTS:-kernels|quant}
+TESTS=${TESTS:-kernels|quant|pool}
 NEON_VARIANTS=${NEON_VARIANTS:-base dotprod}
 SYSROOT=/usr/aarch64-linux-gnu
 

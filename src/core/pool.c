@@ -51,6 +51,16 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Each side of a sleep handshake writes its own flag, then reads the other
+ * side's (a store-buffering pattern: at least one of the two must see the
+ * other's write, or a wake-up is lost and both sleep for ever). seq_cst
+ * accesses alone are enough in C11, and on real ARMv8 (stlr; ldar is
+ * ordered), but qemu-user runs an ARM stlr; ldar pair on an x86 host as a
+ * plain store then a load the store buffer may pass: test_kernels hung there
+ * in about one run in five. The explicit full fence (dmb ish, mfence) costs
+ * one instruction per job and holds on every target and emulator. */
+static inline void store_load_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
+
 static long long now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -114,6 +124,7 @@ static void *worker(void *varg) {
              * take once we are waiting. */
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
+            store_load_fence();
             while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen)
                 pthread_cond_wait(&p->start, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
@@ -126,6 +137,7 @@ static void *worker(void *varg) {
         if (atomic_fetch_sub(&p->pending, 1) == 1) {
             /* last one: wake the caller if it went to sleep (same pairing as
              * above, with pending and caller_sleeping) */
+            store_load_fence();
             if (atomic_load(&p->caller_sleeping)) {
                 pthread_mutex_lock(&p->mu);
                 pthread_cond_signal(&p->done);
@@ -209,6 +221,7 @@ void qw_pool_run(qw_pool *p, qw_pool_fn fn, void *arg) {
         p->arg = arg;
         atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
         atomic_fetch_add(&p->generation, 1u); /* seq_cst: publishes the above */
+        store_load_fence();
         if (atomic_load(&p->sleepers)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_broadcast(&p->start);
@@ -220,6 +233,7 @@ void qw_pool_run(qw_pool *p, qw_pool_fn fn, void *arg) {
             if (spin_step(&sp)) continue;
             pthread_mutex_lock(&p->mu);
             atomic_store(&p->caller_sleeping, 1);
+            store_load_fence();
             while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
             atomic_store(&p->caller_sleeping, 0);
             pthread_mutex_unlock(&p->mu);
