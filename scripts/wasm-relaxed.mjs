@@ -11,8 +11,12 @@
 //     in [0, 127]) did not exist yet. Our kernels write it as the early
 //     `f32x4.fms` (__builtin_wasm_fms_f32x4, early opcode 0xfd 0xb0), which
 //     has the same shape (three v128 in, one out) and which we use for nothing
-//     else; this script turns every one into the dot product.
-// All four opcodes take two LEB128 bytes, so the file keeps its size and layout.
+//     else; this script turns every one into the dot product;
+//   - likewise its i16 form i16x8.relaxed_dot_i8x16_i7x16_s (0xfd 0x112: lane
+//     k = a[2k] * b[2k] + a[2k+1] * b[2k+1]) is written as the early
+//     `i8x16.relaxed_swizzle` (0xfd 0xa2, two v128 in, one out, unused
+//     otherwise).
+// All six opcodes take two LEB128 bytes, so the file keeps its size and layout.
 //
 // Walks every function body instruction by instruction (so those bytes in an
 // immediate, a constant or a data segment are never touched) and requires each
@@ -31,6 +35,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const RENUMBER = new Map([
   [0xaf, { to: 0x105, name: 'madd' }], // f32x4.fma -> f32x4.relaxed_madd
   [0xb0, { to: 0x113, name: 'dot' }], // f32x4.fms (our carrier) -> i32x4.relaxed_dot_i8x16_i7x16_add_s
+  [0xa2, { to: 0x112, name: 'dot16' }], // i8x16.relaxed_swizzle (our carrier) -> i16x8.relaxed_dot_i8x16_i7x16_s
 ]);
 const STANDARD = new Map([...RENUMBER.values()].map((v) => [v.to, v.name]));
 
@@ -76,7 +81,7 @@ export function renumberRelaxed(bytes, { write = true } = {}) {
     fail('not a WebAssembly module');
   pos = 8;
   let changed = 0, already = 0, functions = 0;
-  const counts = { madd: 0, dot: 0 }; // instructions in the result
+  const counts = { madd: 0, dot: 0, dot16: 0 }; // instructions in the result
   while (pos < bytes.length) {
     const id = byte();
     const size = uleb();
@@ -188,7 +193,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     if (!check && r.changed) writeFileSync(file, bytes);
     console.log(`${file}: ${r.functions} functions, ${r.changed} early-numbered relaxed-SIMD instructions ` +
                 `${check ? 'found' : 'renumbered'}, ${r.already} already standard ` +
-                `(${r.madd} relaxed_madd, ${r.dot} relaxed_dot_i8x16_i7x16_add_s)`);
+                `(${r.madd} relaxed_madd, ${r.dot} i32x4.relaxed_dot_i8x16_i7x16_add_s, ${r.dot16} i16x8.relaxed_dot_i8x16_i7x16_s)`);
     if (require && r.madd === 0) {
       console.error(`${file}: no fused multiply-add in a relaxed-SIMD build`);
       process.exit(1);

@@ -33,13 +33,24 @@ const MODULE_DIRS = {
 };
 const SIMD_FLAVOURS = ['auto', 'simd128', 'relaxed'];
 
-// A module with two functions (type, function, export and code sections,
+// A module with three functions (type, function, export and code sections,
 // written by hand): f(a, b, c) = lane 0 of f32x4.relaxed_madd of three
-// splats, and g() = lane 0 of i32x4.relaxed_dot_i8x16_i7x16_add_s(A, B, C)
+// splats; g() = lane 0 of i32x4.relaxed_dot_i8x16_i7x16_add_s(A, B, C)
 // for A = (-128, 127, -1, 5) x 4, B = (127, 127, 127, 0) x 4, C = 7:
-// 7 - 16256 + 16129 - 127 = -247. The relaxed builds use exactly these two
-// relaxed-SIMD instructions.
+// 7 - 16256 + 16129 - 127 = -247; h() = lanes 0 + 1 of
+// i16x8.relaxed_dot_i8x16_i7x16_s(E, F) for E = (-128, -128, 5, -3) x 4,
+// F = (127, 127, 2, 0) x 4: -32512 + 10 = -32502. The relaxed builds use
+// exactly these three relaxed-SIMD instructions.
 const DOT_A = [0x80, 0x7f, 0xff, 0x05], DOT_B = [0x7f, 0x7f, 0x7f, 0x00];
+const DOT_E = [0x80, 0x80, 0x05, 0xfd], DOT_F = [0x7f, 0x7f, 0x02, 0x00];
+const H_BODY = [0x01, 0x01, 0x7b, // one v128 local
+  0xfd, 0x0c, ...DOT_E, ...DOT_E, ...DOT_E, ...DOT_E, // v128.const E
+  0xfd, 0x0c, ...DOT_F, ...DOT_F, ...DOT_F, ...DOT_F, // v128.const F
+  0xfd, 0x92, 0x02, // i16x8.relaxed_dot_i8x16_i7x16_s
+  0x22, 0x00, 0xfd, 0x18, 0x00, // local.tee 0, i16x8.extract_lane_s 0
+  0x20, 0x00, 0xfd, 0x18, 0x01, // local.get 0, i16x8.extract_lane_s 1
+  0x6a, // i32.add
+  0x0b];
 const G_BODY = [0x00,
   0xfd, 0x0c, ...DOT_A, ...DOT_A, ...DOT_A, ...DOT_A, // v128.const A
   0xfd, 0x0c, ...DOT_B, ...DOT_B, ...DOT_B, ...DOT_B, // v128.const B
@@ -52,12 +63,12 @@ const F_BODY = [0x00,
   0xfd, 0x85, 0x02, // f32x4.relaxed_madd
   0xfd, 0x1f, 0x00, // f32x4.extract_lane 0
   0x0b];
-const CODE = [0x02, F_BODY.length, ...F_BODY, G_BODY.length, ...G_BODY];
+const CODE = [0x03, F_BODY.length, ...F_BODY, G_BODY.length, ...G_BODY, H_BODY.length, ...H_BODY];
 const RELAXED_PROBE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   0x01, 0x0c, 0x02, 0x60, 0x03, 0x7d, 0x7d, 0x7d, 0x01, 0x7d, 0x60, 0x00, 0x01, 0x7f, // types
-  0x03, 0x03, 0x02, 0x00, 0x01, // f: type 0, g: type 1
-  0x07, 0x09, 0x02, 0x01, 0x66, 0x00, 0x00, 0x01, 0x67, 0x00, 0x01, // export "f", "g"
+  0x03, 0x04, 0x03, 0x00, 0x01, 0x01, // f: type 0, g and h: type 1
+  0x07, 0x0d, 0x03, 0x01, 0x66, 0x00, 0x00, 0x01, 0x67, 0x00, 0x01, 0x01, 0x68, 0x00, 0x02, // export "f", "g", "h"
   0x0a, CODE.length, ...CODE,
 ]);
 
@@ -69,18 +80,19 @@ const RELAXED_PROBE = new Uint8Array([
  * numbers, so they are not used. The probe: (1 + 2^-12)^2 - (1 + 2^-11) is
  * 2^-24 exactly, which only a fused multiply-add returns (rounding the
  * product first gives 0); 2 * 3 + 1 = 7 checks that the third operand is the
- * addend; g() checks the dot product at the ends of the ranges we use.
+ * addend; g() and h() check the dot products at the ends of the ranges we use.
  */
 export function relaxedSimdSupport() {
   if (typeof WebAssembly !== 'object') return { ok: false, reason: 'no WebAssembly' };
   let valid = false;
   try { valid = WebAssembly.validate(RELAXED_PROBE); } catch { valid = false; }
   if (!valid) return { ok: false, reason: 'relaxed SIMD is not available in this runtime' };
-  const { f, g } = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports;
+  const { f, g, h } = new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports;
   const a = 1 + 2 ** -12, c = -(1 + 2 ** -11);
   if (f(2, 3, 1) !== 7) return { ok: false, reason: 'relaxed_madd does not compute a * b + c' };
   if (f(a, a, c) !== 2 ** -24) return { ok: false, reason: 'relaxed_madd is not fused on this machine' };
   if (g() !== -247) return { ok: false, reason: 'relaxed_dot_i8x16_i7x16_add_s does not give the exact sums' };
+  if (h() !== -32502) return { ok: false, reason: 'relaxed_dot_i8x16_i7x16_s does not give the exact sums' };
   return { ok: true, reason: 'relaxed SIMD with a fused multiply-add' };
 }
 // the field order of qwb_model_info (wasm/bindings.c)

@@ -18,10 +18,20 @@
 /* How long a worker keeps polling for the next job after finishing one (and
  * the caller for the workers to finish) before sleeping on a condition
  * variable. Within one decode the next matmul comes microseconds later, so the
- * workers stay hot; between tokens (or when idle) they sleep after this long
- * and do not burn a core. */
+ * workers stay hot; when idle they sleep after this long and do not burn a
+ * core. In WebAssembly a sleep is a futex wait through Atomics.wait, and
+ * waking a thread from it takes far longer than natively: with 100 us the
+ * caller fell asleep at the end of big matmuls (waiting for the other
+ * thread's last item) and workers between tokens, and 2-thread generation in
+ * Chromium was ~15% slower (synth15M Q8_0, medians of 15 repetitions: 464 vs
+ * 534 tokens/s with 2 ms). 2 ms covers a whole token of the models a browser
+ * runs fast, so within generation nobody sleeps. */
 #ifndef QW_POOL_SPIN_NS
+#ifdef __EMSCRIPTEN__
+#define QW_POOL_SPIN_NS 2000000L
+#else
 #define QW_POOL_SPIN_NS 100000L
+#endif
 #endif
 
 struct qw_pool {

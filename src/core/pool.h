@@ -1,7 +1,8 @@
 /* A small fork-join thread pool. qw_pool_run calls fn(arg, i, n) once for
  * every i in [0, n) — i = 0 on the calling thread — and returns when all are
  * done. After a job, workers poll for the next one for a bounded time
- * (~100 us: pause hints, then sched_yield) and only then sleep on a condition
+ * (~100 us natively, 2 ms in WebAssembly where waking a sleeper is slow:
+ * pause hints, then sched_yield) and only then sleep on a condition
  * variable, so they are hot within a decode but idle between tokens; the
  * caller waits for them the same way. With n_threads = 1 (or no thread
  * support) everything runs inline. */

@@ -285,6 +285,18 @@ static inline v128_t dot_i8_u7_add(v128_t a, v128_t b, v128_t c) {
     return (v128_t)__builtin_wasm_fms_f32x4((qw_f32x4)a, (qw_f32x4)b, (qw_f32x4)c);
 }
 
+typedef signed char qw_i8x16 __attribute__((__vector_size__(16)));
+
+/* i16x8.relaxed_dot_i8x16_i7x16_s: lane k = a[2k] * b[2k] + a[2k+1] *
+ * b[2k+1], a signed bytes, b bytes in [0, 127]; exact there on every engine
+ * (|lane| <= 2 * 128 * 127 < 2^15; x86: one pmaddubsw, ARM: smull + saddlp).
+ * Written as the proposal's early i8x16.relaxed_swizzle (two v128 in, one
+ * out; used for nothing else here), which scripts/wasm-relaxed.mjs renumbers
+ * into this instruction after linking, like dot_i8_u7_add. */
+static inline v128_t dot16_i8_u7(v128_t a, v128_t b) {
+    return (v128_t)__builtin_wasm_relaxed_swizzle_i8x16((qw_i8x16)a, (qw_i8x16)b);
+}
+
 /* i32 lanes to f32: exact for the lane sums here (|s| <= 2^24) */
 static inline v128_t i32_f32(v128_t v) { return wasm_f32x4_convert_i32x4(v); }
 
@@ -349,18 +361,16 @@ static inline void block_lanes(v128_t x0, v128_t x1, const int8_t *y, v128_t *lo
 static inline v128_t lo_nibbles(v128_t v) { return wasm_v128_and(v, wasm_i8x16_splat(0x0f)); }
 static inline v128_t hi_nibbles(v128_t v) { return wasm_u8x16_shr(v, 4); }
 
-/* 0xff in byte j where bit j of the 16-bit word h is set */
-static inline v128_t bits16_to_mask(uint32_t h) {
-    const v128_t v = wasm_i16x8_splat((int16_t)h);
-    const v128_t sel = wasm_i8x16_shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+/* m[0]: 0xff in byte j where bit j of the 32-bit little-endian word at qh
+ * is set (j < 16); m[1]: the same for bits 16..31. One splat of the word,
+ * then a byte shuffle per half. */
+static inline void bits32_to_masks(const uint8_t *qh, v128_t m[2]) {
+    const v128_t v = wasm_v128_load32_splat(qh);
     const v128_t bit = wasm_u8x16_const(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    return wasm_i8x16_eq(wasm_v128_and(sel, bit), bit);
-}
-
-static inline uint32_t load_u32(const uint8_t *p) {
-    uint32_t u;
-    memcpy(&u, p, sizeof u); /* wasm is little-endian, as the format */
-    return u;
+    const v128_t s0 = wasm_i8x16_shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const v128_t s1 = wasm_i8x16_shuffle(v, v, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    m[0] = wasm_i8x16_eq(wasm_v128_and(s0, bit), bit);
+    m[1] = wasm_i8x16_eq(wasm_v128_and(s1, bit), bit);
 }
 
 /* ======================================================================== */
@@ -448,12 +458,13 @@ static void vec_dot_q5_0(int64_t n, float *s, const void *vx, const void *vy) {
     lanes8 acc;
     lanes8_zero(&acc);
     for (int64_t i = 0; i < n / QK5_0; i++) {
-        const uint32_t qh = load_u32(x[i].qh);
+        v128_t hm[2];
+        bits32_to_masks(x[i].qh, hm);
         const v128_t q = wasm_v128_load(x[i].qs);
         /* level - 16 = low nibble - (fifth bit clear ? 16 : 0) */
-        const v128_t x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh)));
+        const v128_t x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, hm[0]));
         const v128_t x1 =
-            wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
+            wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, hm[1]));
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
         lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
@@ -469,10 +480,11 @@ static void vec_dot_q5_1(int64_t n, float *s, const void *vx, const void *vy) {
     lanes8_zero(&acc);
     float summs = 0.0f;
     for (int64_t i = 0; i < n / QK5_1; i++) {
-        const uint32_t qh = load_u32(x[i].qh);
+        v128_t hm[2];
+        bits32_to_masks(x[i].qh, hm);
         const v128_t q = wasm_v128_load(x[i].qs);
-        const v128_t x0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh)));
-        const v128_t x1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh >> 16)));
+        const v128_t x0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, hm[0]));
+        const v128_t x1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, hm[1]));
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
         summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
@@ -527,10 +539,11 @@ static inline void unpack_q4_0(const block_q4_0 *b, v128_t *x0, v128_t *x1) {
     *x1 = wasm_i8x16_sub(hi_nibbles(q), eight);
 }
 static inline void unpack_q5_0(const block_q5_0 *b, v128_t *x0, v128_t *x1) {
-    const uint32_t qh = load_u32(b->qh);
+    v128_t hm[2];
+    bits32_to_masks(b->qh, hm);
     const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
-    *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh)));
-    *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, bits16_to_mask(qh >> 16)));
+    *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, hm[0]));
+    *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, hm[1]));
 }
 #endif
 static inline void unpack_iq4_nl(const block_iq4_nl *b, v128_t *x0, v128_t *x1) {
@@ -597,23 +610,14 @@ DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, unpack_q5_0)
  * dot product instead (no shuffles; yprep_* / lanes_* below), and the four
  * rows' scales are converted together. */
 
-/* i16x8 of the even / odd elements of 16 int8 */
-static inline v128_t even_i16(v128_t v) { return wasm_i16x8_shr(wasm_i16x8_shl(v, 8), 8); }
-static inline v128_t odd_i16(v128_t v) { return wasm_i16x8_shr(v, 8); }
-
-/* y[0], y[1]: even, odd elements of 0..15; y[2], y[3]: of 16..31 */
-static inline void split_y(const int8_t *q, v128_t y[4]) {
-    const v128_t a = wasm_v128_load(q), b = wasm_v128_load(q + 16);
-    y[0] = even_i16(a);
-    y[1] = odd_i16(a);
-    y[2] = even_i16(b);
-    y[3] = odd_i16(b);
-}
-
-/* lanes8 sums (lo = lanes 0..3, hi = 4..7) of x0/x1 against a split y */
-static inline void block_lanes_eo(v128_t x0, v128_t x1, const v128_t y[4], v128_t *lo, v128_t *hi) {
-    *lo = wasm_i32x4_add(wasm_i32x4_dot_i16x8(even_i16(x0), y[0]), wasm_i32x4_dot_i16x8(odd_i16(x0), y[1]));
-    *hi = wasm_i32x4_add(wasm_i32x4_dot_i16x8(even_i16(x1), y[2]), wasm_i32x4_dot_i16x8(odd_i16(x1), y[3]));
+/* lane k (k < 4) = sum over elements 4k..4k+3 of x * y, with y given as
+ * p = max(y, 0) and m = max(-y, 0) (both in [0, 127]: activation levels are
+ * in -127..127): dot16(x, p) - dot16(x, m) is, per pair of elements, the pair
+ * sum of x * y, whose true value fits an i16 (|x * y| <= 128 * 127), so the
+ * wrapping i16 subtraction is exact; i32x4.dot_i16x8_s with ones adds the
+ * pairs into lanes of four. */
+static inline v128_t lanes4_signed(v128_t x, v128_t p, v128_t m) {
+    return wasm_i32x4_dot_i16x8(wasm_i16x8_sub(dot16_i8_u7(x, p), dot16_i8_u7(x, m)), wasm_i16x8_const_splat(1));
 }
 
 /* h2f of four halves at once (the same bits: its finite-half formula, and
@@ -635,10 +639,11 @@ static inline void unpack_u_q4_0(const block_q4_0 *b, v128_t *u0, v128_t *u1) {
     *u1 = hi_nibbles(q);
 }
 static inline void unpack_u_q5_0(const block_q5_0 *b, v128_t *u0, v128_t *u1) {
-    const uint32_t qh = load_u32(b->qh);
+    v128_t hm[2];
+    bits32_to_masks(b->qh, hm);
     const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
-    *u0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh)));
-    *u1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, bits16_to_mask(qh >> 16)));
+    *u0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, hm[0]));
+    *u1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, hm[1]));
 }
 
 /* -off * (sums of four consecutive activations): c[0] for elements 0..15,
@@ -652,9 +657,8 @@ static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
 /* What a row's lanes need of the activation block, prepared once per block
  * for all rows (yprep_*), and the lanes8 sums of one row's block from it
  * (lanes_*: lo = lanes 0..3, hi = 4..7):
- *   signed levels (Q8_0, IQ4_NL): y split into even / odd elements, then
- *     dot(E(x), E(y)) + dot(O(x), O(y)) has in lane k the sum over elements
- *     4k..4k+3 (no shuffles);
+ *   signed levels (Q8_0, IQ4_NL): y as its positive and negative parts
+ *     (lanes4_signed: two i16 relaxed dots per 16 elements);
  *   Q4_0 / Q5_0: their levels before the offset (u in [0, 15] / [0, 31]) are
  *     valid second operands of the relaxed integer dot product, which sums
  *     four products per lane, i.e. gives the lanes8 sums directly: lane k of
@@ -662,13 +666,20 @@ static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
  *     y * (u - off); the offset term is prepared once per block.
  * The same exact integers as the baseline's in every case. */
 typedef struct {
-    v128_t v[4];
-} ysplit;
+    v128_t p[2], m[2]; /* max(y, 0), max(-y, 0) of elements 0..15, 16..31 */
+} ysign;
 typedef struct {
     v128_t y[2], c[2];
 } yoff;
 
-static inline void yprep_split(const block_q8_0 *y, ysplit *st) { split_y(y->qs, st->v); }
+static inline void yprep_sign(const block_q8_0 *y, ysign *st) {
+    const v128_t z = wasm_i8x16_const_splat(0);
+    for (int h = 0; h < 2; h++) {
+        const v128_t v = wasm_v128_load(y->qs + 16 * h);
+        st->p[h] = wasm_i8x16_max(v, z);
+        st->m[h] = wasm_i8x16_max(wasm_i8x16_neg(v), z);
+    }
+}
 static inline void yprep_off(const block_q8_0 *y, int off, yoff *st) {
     st->y[0] = wasm_v128_load(y->qs);
     st->y[1] = wasm_v128_load(y->qs + 16);
@@ -677,15 +688,17 @@ static inline void yprep_off(const block_q8_0 *y, int off, yoff *st) {
 static inline void yprep_off8(const block_q8_0 *y, yoff *st) { yprep_off(y, 8, st); }
 static inline void yprep_off16(const block_q8_0 *y, yoff *st) { yprep_off(y, 16, st); }
 
-static inline void lanes_q8_0(const block_q8_0 *b, const ysplit *st, v128_t *lo, v128_t *hi) {
+static inline void lanes_q8_0(const block_q8_0 *b, const ysign *st, v128_t *lo, v128_t *hi) {
     v128_t x0, x1;
     unpack_q8_0(b, &x0, &x1);
-    block_lanes_eo(x0, x1, st->v, lo, hi);
+    *lo = lanes4_signed(x0, st->p[0], st->m[0]);
+    *hi = lanes4_signed(x1, st->p[1], st->m[1]);
 }
-static inline void lanes_iq4_nl(const block_iq4_nl *b, const ysplit *st, v128_t *lo, v128_t *hi) {
+static inline void lanes_iq4_nl(const block_iq4_nl *b, const ysign *st, v128_t *lo, v128_t *hi) {
     v128_t x0, x1;
     unpack_iq4_nl(b, &x0, &x1);
-    block_lanes_eo(x0, x1, st->v, lo, hi);
+    *lo = lanes4_signed(x0, st->p[0], st->m[0]);
+    *hi = lanes4_signed(x1, st->p[1], st->m[1]);
 }
 static inline void lanes_q4_0(const block_q4_0 *b, const yoff *st, v128_t *lo, v128_t *hi) {
     v128_t u0, u1;
@@ -738,8 +751,8 @@ _Static_assert(QW_MR_LANES8 == 4, "the relaxed r4 kernels convert four rows' sca
         lanes8_hsum4(acc, s);                                                                      \
     }
 
-DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, ysplit, yprep_split, lanes_q8_0)
-DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, ysplit, yprep_split, lanes_iq4_nl)
+DEFINE_R4_LANES8(vec_dot_q8_0_r4, block_q8_0, QK8_0, ysign, yprep_sign, lanes_q8_0)
+DEFINE_R4_LANES8(vec_dot_iq4_nl_r4, block_iq4_nl, QK4_NL, ysign, yprep_sign, lanes_iq4_nl)
 DEFINE_R4_LANES8(vec_dot_q4_0_r4, block_q4_0, QK4_0, yoff, yprep_off8, lanes_q4_0)
 DEFINE_R4_LANES8(vec_dot_q5_0_r4, block_q5_0, QK5_0, yoff, yprep_off16, lanes_q5_0)
 #endif
@@ -1801,7 +1814,14 @@ int qw_wasm_fma_fused(void) {
     const v128_t db = wasm_i8x16_make(hi, hi, hi, 0, hi, hi, hi, 0, hi, hi, hi, 0, hi, hi, hi, 0);
     const v128_t d = dot_i8_u7_add(da, db, wasm_i32x4_make(0, 1000, 2000, 3000));
     const v128_t want = wasm_i32x4_make(-254, 746, 1746, 2746);
-    return wasm_i32x4_all_true(wasm_i32x4_eq(d, want)) ? 1 : -1;
+    if (!wasm_i32x4_all_true(wasm_i32x4_eq(d, want))) return -1;
+    /* and its i16 form: pairs (-128, -128) x (127, 127) = -32512 (the most
+     * negative pair sum), (5, -3) x (2, 0) = 10 */
+    const v128_t ea = wasm_i8x16_make(lo, lo, 5, -3, lo, lo, 5, -3, lo, lo, 5, -3, lo, lo, 5, -3);
+    const v128_t eb = wasm_i8x16_make(hi, hi, 2, 0, hi, hi, 2, 0, hi, hi, 2, 0, hi, hi, 2, 0);
+    const v128_t e = dot16_i8_u7(ea, eb);
+    const v128_t want16 = wasm_i16x8_make(-32512, 10, -32512, 10, -32512, 10, -32512, 10);
+    return wasm_i16x8_all_true(wasm_i16x8_eq(e, want16)) ? 1 : -1;
 #else
     return 0;
 #endif

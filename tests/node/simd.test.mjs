@@ -1,8 +1,9 @@
 // Choosing between the baseline SIMD128 and the relaxed-SIMD builds:
 //   - scripts/wasm-relaxed.mjs renumbers clang 14's early f32x4.fma opcode
 //     (0xfd 0xaf) to the standard f32x4.relaxed_madd (0xfd 0x105), and our
-//     carrier, the early f32x4.fms (0xfd 0xb0), to
-//     i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113), only where they are
+//     carriers, the early f32x4.fms (0xfd 0xb0) and i8x16.relaxed_swizzle
+//     (0xfd 0xa2), to i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113) and
+//     i16x8.relaxed_dot_i8x16_i7x16_s (0xfd 0x112), only where they are
 //     instructions (not in an immediate), and refuses what it cannot decode
 //   - the relaxed builds contain relaxed_madd and no early opcode; the
 //     baseline builds contain neither
@@ -39,6 +40,8 @@ function handMade() {
     0xfd, 0xaf, 0x01, // f32x4.fma (early numbering)
     ...v128(4), ...v128(5),
     0xfd, 0xb0, 0x01, // f32x4.fms (early numbering): the dot product's carrier
+    ...v128(6),
+    0xfd, 0xa2, 0x01, // i8x16.relaxed_swizzle (early numbering): the i16 dot product's carrier
     0x41, 0xfd, 0xaf, 0x01, 0x1a, // i32.const with bytes fd af 01, drop
     0x0b];
   const code = [0x01, 0x80 | (body.length & 0x7f), body.length >> 7, ...body]; // LEB128 size
@@ -56,20 +59,22 @@ test('wasm-relaxed.mjs renumbers the instruction and nothing else', () => {
   const bytes = handMade();
   const before = Uint8Array.from(bytes);
   const count = renumberRelaxed(Uint8Array.from(bytes), { write: false });
-  assert.deepEqual(count, { changed: 2, already: 0, functions: 1, madd: 1, dot: 1 });
+  assert.deepEqual(count, { changed: 3, already: 0, functions: 1, madd: 1, dot: 1, dot16: 1 });
   const r = renumberRelaxed(bytes);
-  assert.equal(r.changed, 2);
+  assert.equal(r.changed, 3);
   const diff = [...bytes.keys()].filter((i) => bytes[i] !== before[i]);
   const at = before.indexOf(0xaf); // the first 0xfd 0xaf 0x01 is the instruction
   const fms = before.indexOf(0xb0);
-  assert.deepEqual(diff, [at, at + 1, fms, fms + 1]);
+  const swz = before.indexOf(0xa2);
+  assert.deepEqual(diff, [at, at + 1, fms, fms + 1, swz, swz + 1]);
   assert.deepEqual([...bytes.subarray(at - 1, at + 2)], [0xfd, 0x85, 0x02]);
   assert.deepEqual([...bytes.subarray(fms - 1, fms + 2)], [0xfd, 0x93, 0x02]);
+  assert.deepEqual([...bytes.subarray(swz - 1, swz + 2)], [0xfd, 0x92, 0x02]);
   // i32.const and data keep their bytes: 0xfd 0xaf 0x01 still occurs twice
   const s = Buffer.from(bytes).toString('hex');
   assert.equal(s.split('fdaf01').length - 1, 2);
   // a second pass finds it renumbered
-  assert.deepEqual(renumberRelaxed(bytes, { write: false }), { changed: 0, already: 2, functions: 1, madd: 1, dot: 1 });
+  assert.deepEqual(renumberRelaxed(bytes, { write: false }), { changed: 0, already: 3, functions: 1, madd: 1, dot: 1, dot16: 1 });
   // the result is a valid module where relaxed SIMD exists
   if (relaxedSimdSupport().ok) assert.equal(WebAssembly.validate(bytes), true);
 });
@@ -90,6 +95,7 @@ test('the relaxed builds hold relaxed_madd, the baseline builds no relaxed SIMD'
     if (name.endsWith('relaxed')) {
       assert.ok(r.madd > 10, `${name}: only ${r.madd} relaxed_madd`);
       assert.ok(r.dot > 4, `${name}: only ${r.dot} relaxed dot products`);
+      assert.ok(r.dot16 > 2, `${name}: only ${r.dot16} relaxed i16 dot products`);
     } else assert.equal(r.already, 0, `${name}: relaxed SIMD in a baseline build`);
   }
 });
