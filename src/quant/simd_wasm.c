@@ -896,6 +896,20 @@ static inline __attribute__((always_inline)) void kgroup(v128_t A[4], v128_t q0,
                                                      wasm_i16x8_extend_high_i8x16(y1)));
 }
 
+#if QW_WASM_FUSED
+/* Relaxed build, unsigned levels (Q4_K, Q5_K: u in [0, 31], a valid second
+ * operand of the relaxed integer dot): L[0] lane k += sa * (sum over
+ * elements 4k..4k+3 of u * y), L[1] the same for elements 16..31. These are
+ * the integers quads(A[0], A[1]) and quads(A[2], A[3]) of kgroup, from one
+ * relaxed dot per 16 elements instead of widening, scaling and pairing. */
+static inline __attribute__((always_inline)) void kgroup_u(v128_t L[2], v128_t u0, v128_t u1, const int8_t *y,
+                                                           int sa) {
+    const v128_t z = wasm_i32x4_const_splat(0), vs = wasm_i32x4_splat(sa);
+    L[0] = wasm_i32x4_add(L[0], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y), u0, z), vs));
+    L[1] = wasm_i32x4_add(L[1], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y + 16), u1, z), vs));
+}
+#endif
+
 static inline void kzero(v128_t A[4]) {
     for (int i = 0; i < 4; i++) A[i] = wasm_i32x4_const_splat(0);
 }
@@ -983,6 +997,16 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
             mins_k4(mn, y[i].bsums, p);
             kmins4(&accm, p, -y[i].d * xdmin);
         }
+#if QW_WASM_FUSED
+        v128_t L[2] = {wasm_i32x4_const_splat(0), wasm_i32x4_const_splat(0)};
+        for (int c = 0; c < 4; c++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
+            const int8_t *q8 = y[i].qs + 64 * c;
+            kgroup_u(L, lo_nibbles(v0), lo_nibbles(v1), q8, sc[2 * c]);
+            kgroup_u(L, hi_nibbles(v0), hi_nibbles(v1), q8 + 32, sc[2 * c + 1]);
+        }
+        lanes8_fma(&acc, L[0], L[1], y[i].d * xd);
+#else
         v128_t A[4];
         kzero(A);
         for (int c = 0; c < 4; c++) {
@@ -992,6 +1016,7 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
             kgroup(A, hi_nibbles(v0), hi_nibbles(v1), q8 + 32, sc[2 * c + 1], sc[2 * c + 1]);
         }
         kfinish(&acc, A, y[i].d * xd);
+#endif
     }
     *s = kresult(&acc, &accm);
 }
@@ -1020,6 +1045,17 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
         }
         /* fifth bit of element 32g + l: bit g of qh[l] */
         const v128_t h0 = wasm_v128_load(x[i].qh), h1 = wasm_v128_load(x[i].qh + 16);
+#if QW_WASM_FUSED
+        v128_t L[2] = {wasm_i32x4_const_splat(0), wasm_i32x4_const_splat(0)};
+        for (int c = 0; c < 4; c++) {
+            const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
+            const int8_t *q8 = y[i].qs + 64 * c;
+            const int g0 = 2 * c, g1 = 2 * c + 1;
+            kgroup_u(L, with_bit4(lo_nibbles(v0), h0, g0), with_bit4(lo_nibbles(v1), h1, g0), q8, sc[g0]);
+            kgroup_u(L, with_bit4(hi_nibbles(v0), h0, g1), with_bit4(hi_nibbles(v1), h1, g1), q8 + 32, sc[g1]);
+        }
+        lanes8_fma(&acc, L[0], L[1], y[i].d * xd);
+#else
         v128_t A[4];
         kzero(A);
         for (int c = 0; c < 4; c++) {
@@ -1031,6 +1067,7 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
                    sc[g1]);
         }
         kfinish(&acc, A, y[i].d * xd);
+#endif
     }
     *s = kresult(&acc, &accm);
 }
