@@ -903,10 +903,39 @@ static inline __attribute__((always_inline)) void kgroup(v128_t A[4], v128_t q0,
  * the integers quads(A[0], A[1]) and quads(A[2], A[3]) of kgroup, from one
  * relaxed dot per 16 elements instead of widening, scaling and pairing. */
 static inline __attribute__((always_inline)) void kgroup_u(v128_t L[2], v128_t u0, v128_t u1, const int8_t *y,
-                                                           int sa) {
-    const v128_t z = wasm_i32x4_const_splat(0), vs = wasm_i32x4_splat(sa);
+                                                           const int32_t *sa) {
+    const v128_t z = wasm_i32x4_const_splat(0), vs = wasm_v128_load32_splat(sa);
     L[0] = wasm_i32x4_add(L[0], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y), u0, z), vs));
     L[1] = wasm_i32x4_add(L[1], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y + 16), u1, z), vs));
+}
+
+/* Q4_K / Q5_K 6-bit scales and mins of a super-block (unpack_scale_min_k4's
+ * values) in vectors: sc[0..7] stored as i32, mn[0] = mins 0..3, mn[1] =
+ * 4..7. The 16-byte load reads 4 bytes past the 12 scale bytes, still inside
+ * the block (qh or qs follow them). */
+static inline void unpack_scale_min_k4v(const uint8_t *p, int32_t sc[8], v128_t mn[2]) {
+    const v128_t v = wasm_v128_load(p);
+    const v128_t lo6 = wasm_v128_and(v, wasm_i8x16_splat(63)); /* bytes 0..3: sc 0..3, 4..7: mn 0..3 */
+    const v128_t hi2 = wasm_i8x16_shl(wasm_u8x16_shr(v, 6), 4); /* byte j: (p[j] >> 6) << 4 */
+    const v128_t t = wasm_i8x16_shuffle(v, v, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11);
+    const v128_t nib = wasm_i8x16_shuffle(wasm_v128_and(t, wasm_i8x16_splat(15)), wasm_u8x16_shr(t, 4), 0, 1, 2,
+                                          3, 20, 21, 22, 23, 0, 1, 2, 3, 20, 21, 22, 23);
+    const v128_t up = wasm_v128_or(nib, hi2); /* bytes 0..3: sc 4..7, 4..7: mn 4..7 */
+    const v128_t a = wasm_u16x8_extend_low_u8x16(lo6), b = wasm_u16x8_extend_low_u8x16(up);
+    wasm_v128_store(sc, wasm_u32x4_extend_low_u16x8(a));
+    wasm_v128_store(sc + 4, wasm_u32x4_extend_low_u16x8(b));
+    mn[0] = wasm_u32x4_extend_high_u16x8(a);
+    mn[1] = wasm_u32x4_extend_high_u16x8(b);
+}
+
+/* mins_k4 in vectors: lane m = sum over sub-blocks 2m, 2m+1 of mn * (sum of
+ * their 32 activations); the same integers */
+static inline v128_t mins_k4v(const v128_t mn[2], const int16_t *bsums) {
+    const v128_t one = wasm_i16x8_const_splat(1);
+    const v128_t s0 = wasm_i32x4_dot_i16x8(wasm_v128_load(bsums), one); /* sub-blocks 0..3 */
+    const v128_t s1 = wasm_i32x4_dot_i16x8(wasm_v128_load(bsums + 8), one);
+    const v128_t p0 = wasm_i32x4_mul(s0, mn[0]), p1 = wasm_i32x4_mul(s1, mn[1]);
+    return wasm_i32x4_add(wasm_i32x4_shuffle(p0, p1, 0, 2, 4, 6), wasm_i32x4_shuffle(p0, p1, 1, 3, 5, 7));
 }
 #endif
 
@@ -948,9 +977,8 @@ typedef struct {
 
 static inline void mins4_zero(mins4 *m) { m->v = wasm_f32x4_const_splat(0.0f); }
 
-static inline void kmins4(mins4 *m, const int32_t p[4], float dmin) {
-    m->v = madd(wasm_f32x4_splat(dmin), i32_f32(wasm_v128_load(p)), m->v);
-}
+/* acc_m[m] = fmaf(dmin, p[m], acc_m[m]) for four integer min sums */
+static inline void kmins4v(mins4 *m, v128_t p, float dmin) { m->v = madd(wasm_f32x4_splat(dmin), i32_f32(p), m->v); }
 
 static inline void mins4_store(const mins4 *m, float out[4]) { wasm_v128_store(out, m->v); }
 #endif
@@ -961,6 +989,7 @@ static inline float kresult(const lanes8 *acc, const mins4 *accm) {
     return lanes8_hsum(acc) + ((m[0] + m[2]) + (m[1] + m[3]));
 }
 
+#if !QW_WASM_FUSED /* the relaxed build has these in vectors (unpack_scale_min_k4v, mins_k4v) */
 /* Q4_K / Q5_K 6-bit scales and mins (see ref_kquants.c) */
 static inline void unpack_scale_min_k4(const uint8_t *p, int *sc, int *mn) {
     for (int j = 0; j < 4; j++) {
@@ -980,6 +1009,27 @@ static inline void mins_k4(const int *mn, const int16_t *bsums, int32_t p[4]) {
         p[m] = t;
     }
 }
+#endif
+
+/* Q4_K / Q5_K, per super-block: the 6-bit scales into sc, and the min term
+ * (when dmin is not 0) added to accm */
+static inline void k4_scales_mins(const uint8_t *scales, float xdmin, const block_q8_K *y, int32_t sc[8],
+                                  mins4 *accm) {
+#if QW_WASM_FUSED
+    v128_t mn[2];
+    unpack_scale_min_k4v(scales, sc, mn);
+    if (xdmin != 0.0f) kmins4v(accm, mins_k4v(mn, y->bsums), -y->d * xdmin);
+#else
+    int sci[8], mn[8];
+    unpack_scale_min_k4(scales, sci, mn);
+    for (int j = 0; j < 8; j++) sc[j] = sci[j];
+    if (xdmin != 0.0f) {
+        int32_t p[4];
+        mins_k4(mn, y->bsums, p);
+        kmins4(accm, p, -y->d * xdmin);
+    }
+#endif
+}
 
 static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = vx;
@@ -989,21 +1039,16 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
     mins4 accm;
     mins4_zero(&accm);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int sc[8], mn[8];
-        unpack_scale_min_k4(x[i].scales, sc, mn);
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
-        if (xdmin != 0.0f) {
-            int32_t p[4];
-            mins_k4(mn, y[i].bsums, p);
-            kmins4(&accm, p, -y[i].d * xdmin);
-        }
+        int32_t sc[8];
+        k4_scales_mins(x[i].scales, xdmin, &y[i], sc, &accm);
 #if QW_WASM_FUSED
         v128_t L[2] = {wasm_i32x4_const_splat(0), wasm_i32x4_const_splat(0)};
         for (int c = 0; c < 4; c++) {
             const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
             const int8_t *q8 = y[i].qs + 64 * c;
-            kgroup_u(L, lo_nibbles(v0), lo_nibbles(v1), q8, sc[2 * c]);
-            kgroup_u(L, hi_nibbles(v0), hi_nibbles(v1), q8 + 32, sc[2 * c + 1]);
+            kgroup_u(L, lo_nibbles(v0), lo_nibbles(v1), q8, &sc[2 * c]);
+            kgroup_u(L, hi_nibbles(v0), hi_nibbles(v1), q8 + 32, &sc[2 * c + 1]);
         }
         lanes8_fma(&acc, L[0], L[1], y[i].d * xd);
 #else
@@ -1035,14 +1080,9 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
     mins4 accm;
     mins4_zero(&accm);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int sc[8], mn[8];
-        unpack_scale_min_k4(x[i].scales, sc, mn);
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
-        if (xdmin != 0.0f) {
-            int32_t p[4];
-            mins_k4(mn, y[i].bsums, p);
-            kmins4(&accm, p, -y[i].d * xdmin);
-        }
+        int32_t sc[8];
+        k4_scales_mins(x[i].scales, xdmin, &y[i], sc, &accm);
         /* fifth bit of element 32g + l: bit g of qh[l] */
         const v128_t h0 = wasm_v128_load(x[i].qh), h1 = wasm_v128_load(x[i].qh + 16);
 #if QW_WASM_FUSED
@@ -1051,8 +1091,8 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
             const v128_t v0 = wasm_v128_load(x[i].qs + 32 * c), v1 = wasm_v128_load(x[i].qs + 32 * c + 16);
             const int8_t *q8 = y[i].qs + 64 * c;
             const int g0 = 2 * c, g1 = 2 * c + 1;
-            kgroup_u(L, with_bit4(lo_nibbles(v0), h0, g0), with_bit4(lo_nibbles(v1), h1, g0), q8, sc[g0]);
-            kgroup_u(L, with_bit4(hi_nibbles(v0), h0, g1), with_bit4(hi_nibbles(v1), h1, g1), q8 + 32, sc[g1]);
+            kgroup_u(L, with_bit4(lo_nibbles(v0), h0, g0), with_bit4(lo_nibbles(v1), h1, g0), q8, &sc[g0]);
+            kgroup_u(L, with_bit4(hi_nibbles(v0), h0, g1), with_bit4(hi_nibbles(v1), h1, g1), q8 + 32, &sc[g1]);
         }
         lanes8_fma(&acc, L[0], L[1], y[i].d * xd);
 #else
