@@ -18,7 +18,13 @@ const DIRS = ['build-wasm', 'build-wasm-relaxed'].filter((d) => fs.existsSync(pa
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
+  if (i < 0) return def;
+  const v = Number(args[i + 1]);
+  if (!Number.isInteger(v) || v < 1 || v > 1000) {
+    console.error(`bench-kernels: ${name} expects an integer in 1..1000, not '${args[i + 1] ?? ''}'`);
+    process.exit(2);
+  }
+  return v;
 };
 const reps = opt('--reps', 7), pages = opt('--pages', 3);
 
