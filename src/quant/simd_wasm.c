@@ -14,8 +14,9 @@
  *       qw_wasm_fma_fused() returns 1 (the JS side checks before loading
  *       it); core/qfma.h's qw_fmaf uses the same instruction in that build.
  *       Otherwise the builds share their code, except that the relaxed
- *       4-row kernels (vec_dot_r4) form the same integer lane sums another
- *       way and convert four rows' scales at once (there, with the fma
+ *       4-row kernels (vec_dot_r4) and Q4_K / Q5_K form the same integer
+ *       lane sums another way (relaxed integer dot products), and the 4-row
+ *       kernels convert four rows' scales at once (there, with the fma
  *       cheap, those steps were what was left to speed up).
  *
  * Every kernel is bit-identical to its scalar reference: integer parts are
