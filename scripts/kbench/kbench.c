@@ -128,7 +128,16 @@ KB_EXPORT double kb_run_index(int i, int reps) {
 
 #ifndef __EMSCRIPTEN__
 int main(int argc, char **argv) {
-    const int reps = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 7;
+    int reps = 7;
+    if (argc > 1) {
+        char *end = NULL;
+        const long v = strtol(argv[1], &end, 10);
+        if (argc > 2 || end == argv[1] || *end || v < 1 || v > 1000) {
+            fprintf(stderr, "usage: qwasm_kbench [REPS]  (REPS: an integer in 1..1000, default 7)\n");
+            return 2;
+        }
+        reps = (int)v;
+    }
     for (int i = 0; i < kb_count(); i++) {
         const double ns = kb_run_index(i, reps);
         printf("| native | %s %s %.2f |\n", kb_path(), kb_label(i), ns);
