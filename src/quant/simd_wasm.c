@@ -281,7 +281,9 @@ static inline v128_t madd(v128_t a, v128_t b, v128_t c) {
  * b >= 128 is implementation-defined, and no caller passes that. Clang 14
  * has no builtin for it: it is written as the proposal's early f32x4.fms
  * (the same three-v128 shape), which nothing else here uses and which
- * scripts/wasm-relaxed.mjs renumbers into this instruction after linking. */
+ * scripts/wasm-relaxed.mjs renumbers into this instruction after linking.
+ * Only qw_wasm_fma_fused() uses it now (the kernels take dot4w_i8_u7 below);
+ * it stays in the probe so that which engines run this build did not change. */
 static inline v128_t dot_i8_u7_add(v128_t a, v128_t b, v128_t c) {
     return (v128_t)__builtin_wasm_fms_f32x4((qw_f32x4)a, (qw_f32x4)b, (qw_f32x4)c);
 }
@@ -297,6 +299,19 @@ typedef signed char qw_i8x16 __attribute__((__vector_size__(16)));
 static inline v128_t dot16_i8_u7(v128_t a, v128_t b) {
     return (v128_t)__builtin_wasm_relaxed_swizzle_i8x16((qw_i8x16)a, (qw_i8x16)b);
 }
+
+/* lane k = sum over j < 4 of a[4k+j] * b[4k+j] * w, for b in [0, 127] and w
+ * the i16 weight of every pair (ones: dot_i8_u7_add's sums with c = 0; -1:
+ * their negation; a K-quant sub-block scale: the sums scaled), exact when the
+ * result fits an i32 (every caller: |4 * 128 * 127 * w| < 2^31 for |w| < 2^15).
+ * The kernels use this and not dot_i8_u7_add: V8 on x86 lowers the i32 relaxed
+ * dot to pmaddubsw + pmaddwd as well, but rebuilds the ones vector (two more
+ * instructions) and adds c (one more) at every use, where here w stays in a
+ * register and a scale rides along in the pmaddwd. (On ARM with the dot
+ * product extension the i32 form is one sdot: the trade-off favours x86,
+ * where the benchmarks run.) */
+static inline v128_t dot4w_i8_u7(v128_t a, v128_t b, v128_t w) { return wasm_i32x4_dot_i16x8(dot16_i8_u7(a, b), w); }
+static inline v128_t dot4_i8_u7(v128_t a, v128_t b) { return dot4w_i8_u7(a, b, wasm_i16x8_const_splat(1)); }
 
 /* i32 lanes to f32: exact for the lane sums here (|s| <= 2^24) */
 static inline v128_t i32_f32(v128_t v) { return wasm_f32x4_convert_i32x4(v); }
@@ -360,7 +375,14 @@ static inline void block_lanes(v128_t x0, v128_t x1, const int8_t *y, v128_t *lo
 }
 
 static inline v128_t lo_nibbles(v128_t v) { return wasm_v128_and(v, wasm_i8x16_splat(0x0f)); }
-static inline v128_t hi_nibbles(v128_t v) { return wasm_u8x16_shr(v, 4); }
+/* Byte shifts: SIMD128's i8x16 shifts have no x86 instruction, and V8 emits
+ * a 16-bit shift plus a byte mask it rebuilds from an immediate at every use
+ * (5 instructions); a 16-bit shift and a mask the caller needs anyway give
+ * the same bytes (what crosses into a neighbouring byte is masked off). */
+static inline v128_t shr_u8_masked(v128_t v, int k, int8_t mask) {
+    return wasm_v128_and(wasm_u16x8_shr(v, k), wasm_i8x16_splat(mask));
+}
+static inline v128_t hi_nibbles(v128_t v) { return shr_u8_masked(v, 4, 0x0f); }
 
 /* m[0]: 0xff in byte j where bit j of the 32-bit little-endian word at qh
  * is set (j < 16); m[1]: the same for bits 16..31. One splat of the word,
@@ -650,9 +672,9 @@ static inline void unpack_u_q5_0(const block_q5_0 *b, v128_t *u0, v128_t *u1) {
 /* -off * (sums of four consecutive activations): c[0] for elements 0..15,
  * c[1] for 16..31 */
 static inline void offset_lanes(v128_t y0, v128_t y1, int off, v128_t c[2]) {
-    const v128_t o = wasm_i8x16_splat((int8_t)off), z = wasm_i32x4_const_splat(0);
-    c[0] = wasm_i32x4_neg(dot_i8_u7_add(y0, o, z));
-    c[1] = wasm_i32x4_neg(dot_i8_u7_add(y1, o, z));
+    const v128_t o = wasm_i8x16_splat((int8_t)off), minus1 = wasm_i16x8_const_splat(-1);
+    c[0] = dot4w_i8_u7(y0, o, minus1);
+    c[1] = dot4w_i8_u7(y1, o, minus1);
 }
 
 /* What a row's lanes need of the activation block, prepared once per block
@@ -704,14 +726,14 @@ static inline void lanes_iq4_nl(const block_iq4_nl *b, const ysign *st, v128_t *
 static inline void lanes_q4_0(const block_q4_0 *b, const yoff *st, v128_t *lo, v128_t *hi) {
     v128_t u0, u1;
     unpack_u_q4_0(b, &u0, &u1);
-    *lo = dot_i8_u7_add(st->y[0], u0, st->c[0]);
-    *hi = dot_i8_u7_add(st->y[1], u1, st->c[1]);
+    *lo = wasm_i32x4_add(dot4_i8_u7(st->y[0], u0), st->c[0]);
+    *hi = wasm_i32x4_add(dot4_i8_u7(st->y[1], u1), st->c[1]);
 }
 static inline void lanes_q5_0(const block_q5_0 *b, const yoff *st, v128_t *lo, v128_t *hi) {
     v128_t u0, u1;
     unpack_u_q5_0(b, &u0, &u1);
-    *lo = dot_i8_u7_add(st->y[0], u0, st->c[0]);
-    *hi = dot_i8_u7_add(st->y[1], u1, st->c[1]);
+    *lo = wasm_i32x4_add(dot4_i8_u7(st->y[0], u0), st->c[0]);
+    *hi = wasm_i32x4_add(dot4_i8_u7(st->y[1], u1), st->c[1]);
 }
 
 /* qw_hsum8 of four rows' lanes8 at once: r = hi + lo per row, then
@@ -849,7 +871,7 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
         }
 #else
-        /* the relaxed integer dot on the unsigned nibbles (see lanes_q4_0) */
+        /* the relaxed integer dots on the unsigned nibbles (see lanes_q4_0) */
         const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);
         v128_t c[2];
         offset_lanes(y0, y1, 8, c);
@@ -857,7 +879,7 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
 #pragma clang loop unroll(full)
         for (int r = 0; r < QW_MR_ROWS8; r++) {
             const v128_t q = wasm_v128_load(x[r][i].qs);
-            t[r] = dot_i8_u7_add(y1, hi_nibbles(q), dot_i8_u7_add(y0, lo_nibbles(q), c01));
+            t[r] = wasm_i32x4_add(wasm_i32x4_add(dot4_i8_u7(y0, lo_nibbles(q)), dot4_i8_u7(y1, hi_nibbles(q))), c01);
         }
 #endif
         /* block sums of rows 0..3 and 4..7 (exact integer adds, any order) */
@@ -902,29 +924,32 @@ static inline __attribute__((always_inline)) void kgroup(v128_t A[4], v128_t q0,
  * operand of the relaxed integer dot): L[0] lane k += sa * (sum over
  * elements 4k..4k+3 of u * y), L[1] the same for elements 16..31. These are
  * the integers quads(A[0], A[1]) and quads(A[2], A[3]) of kgroup, from one
- * relaxed dot per 16 elements instead of widening, scaling and pairing. */
+ * i16 relaxed dot per 16 elements whose pair sums (|.| <= 2 * 128 * 31) go
+ * through pmaddwd with the scale as the weight (dot4w_i8_u7), instead of
+ * widening, scaling and pairing. *sa holds the 6-bit scale in both i16
+ * halves (unpack_scale_min_k4v). */
 static inline __attribute__((always_inline)) void kgroup_u(v128_t L[2], v128_t u0, v128_t u1, const int8_t *y,
                                                            const int32_t *sa) {
-    const v128_t z = wasm_i32x4_const_splat(0), vs = wasm_v128_load32_splat(sa);
-    L[0] = wasm_i32x4_add(L[0], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y), u0, z), vs));
-    L[1] = wasm_i32x4_add(L[1], wasm_i32x4_mul(dot_i8_u7_add(wasm_v128_load(y + 16), u1, z), vs));
+    const v128_t vs = wasm_v128_load32_splat(sa); /* i16 lanes: the scale */
+    L[0] = wasm_i32x4_add(L[0], dot4w_i8_u7(wasm_v128_load(y), u0, vs));
+    L[1] = wasm_i32x4_add(L[1], dot4w_i8_u7(wasm_v128_load(y + 16), u1, vs));
 }
 
 /* Q4_K / Q5_K 6-bit scales and mins of a super-block (unpack_scale_min_k4's
- * values) in vectors: sc[0..7] stored as i32, mn[0] = mins 0..3, mn[1] =
- * 4..7. The 16-byte load reads 4 bytes past the 12 scale bytes, still inside
+ * values) in vectors: sc[j] = scale j in both i16 halves (the pair weights
+ * kgroup_u multiplies by), mn[0] = mins 0..3 as i32, mn[1] = 4..7. The 16-byte load reads 4 bytes past the 12 scale bytes, still inside
  * the block (qh or qs follow them). */
 static inline void unpack_scale_min_k4v(const uint8_t *p, int32_t sc[8], v128_t mn[2]) {
     const v128_t v = wasm_v128_load(p);
     const v128_t lo6 = wasm_v128_and(v, wasm_i8x16_splat(63)); /* bytes 0..3: sc 0..3, 4..7: mn 0..3 */
-    const v128_t hi2 = wasm_i8x16_shl(wasm_u8x16_shr(v, 6), 4); /* byte j: (p[j] >> 6) << 4 */
+    const v128_t hi2 = shr_u8_masked(v, 2, 0x30); /* byte j: (p[j] >> 6) << 4 */
     const v128_t t = wasm_i8x16_shuffle(v, v, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11);
-    const v128_t nib = wasm_i8x16_shuffle(wasm_v128_and(t, wasm_i8x16_splat(15)), wasm_u8x16_shr(t, 4), 0, 1, 2,
+    const v128_t nib = wasm_i8x16_shuffle(lo_nibbles(t), hi_nibbles(t), 0, 1, 2,
                                           3, 20, 21, 22, 23, 0, 1, 2, 3, 20, 21, 22, 23);
     const v128_t up = wasm_v128_or(nib, hi2); /* bytes 0..3: sc 4..7, 4..7: mn 4..7 */
     const v128_t a = wasm_u16x8_extend_low_u8x16(lo6), b = wasm_u16x8_extend_low_u8x16(up);
-    wasm_v128_store(sc, wasm_u32x4_extend_low_u16x8(a));
-    wasm_v128_store(sc + 4, wasm_u32x4_extend_low_u16x8(b));
+    wasm_v128_store(sc, wasm_i16x8_shuffle(a, a, 0, 0, 1, 1, 2, 2, 3, 3));
+    wasm_v128_store(sc + 4, wasm_i16x8_shuffle(b, b, 0, 0, 1, 1, 2, 2, 3, 3));
     mn[0] = wasm_u32x4_extend_high_u16x8(a);
     mn[1] = wasm_u32x4_extend_high_u16x8(b);
 }
@@ -1012,8 +1037,9 @@ static inline void mins_k4(const int *mn, const int16_t *bsums, int32_t p[4]) {
 }
 #endif
 
-/* Q4_K / Q5_K, per super-block: the 6-bit scales into sc, and the min term
- * (when dmin is not 0) added to accm */
+/* Q4_K / Q5_K, per super-block: the 6-bit scales into sc (the relaxed
+ * build: each in both i16 halves, for kgroup_u), and the min term (when dmin
+ * is not 0) added to accm */
 static inline void k4_scales_mins(const uint8_t *scales, float xdmin, const block_q8_K *y, int32_t sc[8],
                                   mins4 *accm) {
 #if QW_WASM_FUSED
@@ -1137,14 +1163,15 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vx, const void *vy) {
             const v128_t l2 = wasm_v128_load(ql + 32), l3 = wasm_v128_load(ql + 48);
             const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
             /* group g: low 4 bits = nibble g/2 of ql[32*(g%2) + l]; high 2
-             * bits = bits 2g.. of qh[l], moved to bits 4..5 */
-            kgroup(A, q6(wasm_v128_and(l0, m4), wasm_i8x16_shl(h0, 4)),
-                   q6(wasm_v128_and(l1, m4), wasm_i8x16_shl(h1, 4)), q8, sch[0], sch[1]);
-            kgroup(A, q6(wasm_v128_and(l2, m4), wasm_i8x16_shl(h0, 2)),
-                   q6(wasm_v128_and(l3, m4), wasm_i8x16_shl(h1, 2)), q8 + 32, sch[2], sch[3]);
-            kgroup(A, q6(wasm_u8x16_shr(l0, 4), h0), q6(wasm_u8x16_shr(l1, 4), h1), q8 + 64, sch[4], sch[5]);
-            kgroup(A, q6(wasm_u8x16_shr(l2, 4), wasm_u8x16_shr(h0, 2)),
-                   q6(wasm_u8x16_shr(l3, 4), wasm_u8x16_shr(h1, 2)), q8 + 96, sch[6], sch[7]);
+             * bits = bits 2g.. of qh[l], moved to bits 4..5 (16-bit shifts:
+             * what crosses a byte boundary is outside q6's 0x30 mask) */
+            kgroup(A, q6(wasm_v128_and(l0, m4), wasm_i16x8_shl(h0, 4)),
+                   q6(wasm_v128_and(l1, m4), wasm_i16x8_shl(h1, 4)), q8, sch[0], sch[1]);
+            kgroup(A, q6(wasm_v128_and(l2, m4), wasm_i16x8_shl(h0, 2)),
+                   q6(wasm_v128_and(l3, m4), wasm_i16x8_shl(h1, 2)), q8 + 32, sch[2], sch[3]);
+            kgroup(A, q6(hi_nibbles(l0), h0), q6(hi_nibbles(l1), h1), q8 + 64, sch[4], sch[5]);
+            kgroup(A, q6(hi_nibbles(l2), wasm_u16x8_shr(h0, 2)),
+                   q6(hi_nibbles(l3), wasm_u16x8_shr(h1, 2)), q8 + 96, sch[6], sch[7]);
         }
         kfinish(&acc, A, y[i].d * qw_fp16_to_fp32(x[i].d));
     }
@@ -1159,9 +1186,9 @@ static inline v128_t bits2(v128_t v, int g) {
     const v128_t m3 = wasm_i8x16_splat(3);
     switch (g) {
     case 0: return wasm_v128_and(v, m3);
-    case 1: return wasm_v128_and(wasm_u8x16_shr(v, 2), m3);
-    case 2: return wasm_v128_and(wasm_u8x16_shr(v, 4), m3);
-    default: return wasm_u8x16_shr(v, 6);
+    case 1: return shr_u8_masked(v, 2, 3);
+    case 2: return shr_u8_masked(v, 4, 3);
+    default: return shr_u8_masked(v, 6, 3);
     }
 }
 
@@ -1175,7 +1202,7 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vx, const void *vy) {
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
         if (xdmin != 0.0f) {
             /* lane l: mn[2l] * bsums[2l] + mn[2l+1] * bsums[2l+1] */
-            const v128_t mn = wasm_u8x16_shr(scales, 4);
+            const v128_t mn = hi_nibbles(scales);
             const v128_t p0 = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(mn), wasm_v128_load(y[i].bsums));
             const v128_t p1 = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(mn), wasm_v128_load(y[i].bsums + 8));
             lanes8_fma(&acc, p0, p1, -y[i].d * xdmin);

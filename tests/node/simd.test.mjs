@@ -94,8 +94,9 @@ test('the relaxed builds hold relaxed_madd, the baseline builds no relaxed SIMD'
     assert.equal(r.changed, 0, `${name}: early-numbered fma left in the file`);
     if (name.endsWith('relaxed')) {
       assert.ok(r.madd > 10, `${name}: only ${r.madd} relaxed_madd`);
-      assert.ok(r.dot > 4, `${name}: only ${r.dot} relaxed dot products`);
-      assert.ok(r.dot16 > 2, `${name}: only ${r.dot16} relaxed i16 dot products`);
+      // the i32 dot only in qw_wasm_fma_fused()'s probe; the kernels use the i16 form
+      assert.ok(r.dot >= 1, `${name}: no i32 relaxed dot product (the probe's)`);
+      assert.ok(r.dot16 > 10, `${name}: only ${r.dot16} relaxed i16 dot products`);
     } else assert.equal(r.already, 0, `${name}: relaxed SIMD in a baseline build`);
   }
 });
