@@ -473,6 +473,44 @@ static void test_vec_dot_mr(int pi, const char *path, uint32_t type, bool rows8)
     }
 }
 
+#if defined(__EMSCRIPTEN__)
+void emscripten_notify_memory_growth(size_t memory_index); /* Emscripten's JS library */
+
+/* The wasm several-row kernels also read ("touch", simd_wasm.c) the rows
+ * after their group, clamped below the end of linear memory. A group that
+ * ends exactly at the end of memory: no trap, the same sums. The group goes
+ * into a page grown for it, which nothing else uses yet. */
+static void test_vec_dot_mr_at_memory_end(int pi, const char *path, uint32_t type, bool rows8) {
+    const qw_type_traits *t = qw_type_get(type);
+    if (!qw_kernels_force(path)) return;
+    int R = 0;
+    const qw_vec_dot_mr_fn fnm = qw_get_vec_dot_mr_rows(type, rows8 ? 8 : 7, &R);
+    if (!fnm) return;
+    const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
+    const int64_t n = 9 * t->blck_size;
+    const size_t wrow = qw_row_size(type, n);
+    const size_t old_pages = __builtin_wasm_memory_grow(0, 1);
+    CHECKF(old_pages != (size_t)-1, "%s %s: could not grow memory", path, t->name);
+    if (old_pages == (size_t)-1) return;
+    emscripten_notify_memory_growth(0); /* the runtime's views of memory follow */
+    uint8_t *w = (uint8_t *)(uintptr_t)((old_pages + 1) * 65536u - wrow * (size_t)R); /* ends at the end */
+    float *tmp = malloc((size_t)n * sizeof(float));
+    void *a = malloc(qw_row_size(t->vec_dot_type, n));
+    rng_seed(((uint64_t)type << 40) ^ 0x7e7eULL);
+    for (int r = 0; r < R; r++) make_weight_row(type, w + wrow * (size_t)r, n, r % W_MODES, tmp);
+    make_act_row(t->vec_dot_type, a, n, 0, tmp);
+    float s_ref[QW_MR_ROWS8], sm[QW_MR_ROWS8];
+    for (int r = 0; r < R; r++) ref(n, &s_ref[r], w + wrow * (size_t)r, a);
+    fnm(n, sm, w, wrow, a);
+    for (int r = 0; r < R; r++)
+        CHECKF(same_float(s_ref[r], sm[r]), "%s %s%s mr at the end of memory, row %d: ref %.9g mr %.9g", path,
+               t->name, rows8 ? " rows8" : "", r, (double)s_ref[r], (double)sm[r]);
+    g_counts[pi][type].mrs++;
+    free(tmp);
+    free(a);
+}
+#endif
+
 /* (a'') many weight rows against 4 activation rows */
 static void test_vec_dot_gemm4(int pi, const char *path, uint32_t type, bool rows8) {
     const qw_type_traits *t = qw_type_get(type);
@@ -1037,6 +1075,10 @@ int main(void) {
             if (t && t->vec_dot_rows8) test_vec_dot_x4(pi, paths[pi], ty, true);
             if (t && t->vec_dot) test_vec_dot_mr(pi, paths[pi], ty, false);
             if (t && t->vec_dot_rows8) test_vec_dot_mr(pi, paths[pi], ty, true);
+#if defined(__EMSCRIPTEN__)
+            if (t && t->vec_dot) test_vec_dot_mr_at_memory_end(pi, paths[pi], ty, false);
+            if (t && t->vec_dot_rows8) test_vec_dot_mr_at_memory_end(pi, paths[pi], ty, true);
+#endif
             if (t && t->vec_dot) test_vec_dot_gemm4(pi, paths[pi], ty, false);
             if (t && t->vec_dot_rows8) test_vec_dot_gemm4(pi, paths[pi], ty, true);
         }
