@@ -431,11 +431,17 @@ static void test_vec_dot_x4(int pi, const char *path, uint32_t type, bool rows8)
 }
 
 /* (a'') several weight rows against one activation row */
+/* path's several-row kernel for type (NULL: none), its rows in *R */
+static qw_vec_dot_mr_fn mr_kernel(const char *path, uint32_t type, bool rows8, int *R) {
+    *R = 0;
+    if (!qw_kernels_force(path)) return NULL;
+    return qw_get_vec_dot_mr_rows(type, rows8 ? 8 : 7, R);
+}
+
 static void test_vec_dot_mr(int pi, const char *path, uint32_t type, bool rows8) {
     const qw_type_traits *t = qw_type_get(type);
-    if (!qw_kernels_force(path)) return;
-    int R = 0;
-    const qw_vec_dot_mr_fn fnm = qw_get_vec_dot_mr_rows(type, rows8 ? 8 : 7, &R);
+    int R;
+    const qw_vec_dot_mr_fn fnm = mr_kernel(path, type, rows8, &R);
     if (!fnm) return;
     CHECKF(R == (rows8 ? QW_MR_ROWS8 : QW_MR_LANES8), "%s %s mr rows %d", path, t->name, R);
     const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
@@ -482,9 +488,8 @@ void emscripten_notify_memory_growth(size_t memory_index); /* Emscripten's JS li
  * into a page grown for it, which nothing else uses yet. */
 static void test_vec_dot_mr_at_memory_end(int pi, const char *path, uint32_t type, bool rows8) {
     const qw_type_traits *t = qw_type_get(type);
-    if (!qw_kernels_force(path)) return;
-    int R = 0;
-    const qw_vec_dot_mr_fn fnm = qw_get_vec_dot_mr_rows(type, rows8 ? 8 : 7, &R);
+    int R;
+    const qw_vec_dot_mr_fn fnm = mr_kernel(path, type, rows8, &R);
     if (!fnm) return;
     const qw_vec_dot_fn ref = rows8 ? t->vec_dot_rows8 : t->vec_dot;
     const int64_t n = 9 * t->blck_size;
