@@ -82,7 +82,7 @@ if (!args.includes('--no-browser') && DIRS.length) {
     for (let k = 0; k < pages; k++) {
       const page = await (await browser.newContext()).newPage();
       await page.goto(`${server.url}kbench/index.html?reps=${reps}&dirs=${DIRS.join(',')}`);
-      await page.waitForFunction(() => window.kbench && window.kbench.status !== 'running', null, { timeout: 900000 });
+      await page.waitForFunction(() => window.kbench && window.kbench.status !== 'running', null, { timeout: 900000, polling: 1000 }); // not every frame: see bench-wasm.mjs
       const st = await page.evaluate(() => window.kbench);
       if (st.status !== 'done') throw new Error(`chromium: ${st.error}`);
       take(st.rows);

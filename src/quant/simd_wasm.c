@@ -137,8 +137,9 @@ static inline float h2f(uint16_t h) { return g_h2f[h]; }
  * after theirs, a few lines per block, so those lines are on their way while
  * this group is computed. In generation the weights stream from L3 or DRAM
  * and the kernels otherwise wait on them (synth15M Q8_0 in Node, 1 thread:
- * ~316 -> ~367 tokens/s). The rows after the last group of a matrix are some
- * other memory: an address is clamped below the end of linear memory (read
+ * ~316 -> ~367 tokens/s). The single-row K-quant kernels, which a matrix
+ * calls row after row, touch the next row the same way. The rows after the
+ * last group of a matrix are some other memory: an address is clamped below the end of linear memory (read
  * once per call), so a touch never traps, and the byte read changes nothing. */
 static inline uint64_t touch_limit(void) { return (uint64_t)__builtin_wasm_memory_size(0) * 65536u - 1; }
 
@@ -1099,7 +1100,9 @@ static void vec_dot_q4_K(int64_t n, float *s, const void *vx, const void *vy) {
     lanes8_zero(&acc);
     mins4 accm;
     mins4_zero(&accm);
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
         int32_t sc[8];
         k4_scales_mins(x[i].scales, xdmin, &y[i], sc, &accm);
@@ -1140,7 +1143,9 @@ static void vec_dot_q5_K(int64_t n, float *s, const void *vx, const void *vy) {
     lanes8_zero(&acc);
     mins4 accm;
     mins4_zero(&accm);
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
         int32_t sc[8];
         k4_scales_mins(x[i].scales, xdmin, &y[i], sc, &accm);
@@ -1185,7 +1190,9 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vx, const void *vy) {
     const v128_t m4 = wasm_i8x16_splat(0x0f);
     lanes8 acc;
     lanes8_zero(&acc);
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         const int8_t *sc = x[i].scales;
         v128_t A[4];
         kzero(A);
@@ -1231,7 +1238,9 @@ static void vec_dot_q2_K(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_K *y = vy;
     lanes8 acc;
     lanes8_zero(&acc);
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         const v128_t scales = wasm_v128_load(x[i].scales);
         const float xd = qw_fp16_to_fp32(x[i].d), xdmin = qw_fp16_to_fp32(x[i].dmin);
         if (xdmin != 0.0f) {
@@ -1265,7 +1274,9 @@ static void vec_dot_q3_K(int64_t n, float *s, const void *vx, const void *vy) {
     const v128_t four = wasm_i8x16_splat(4), zero = wasm_i8x16_splat(0);
     lanes8 acc;
     lanes8_zero(&acc);
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         int sc[16];
         const uint8_t *p = x[i].scales;
         for (int j = 0; j < 16; j++) {
@@ -1302,7 +1313,9 @@ static void vec_dot_iq4_xs(int64_t n, float *s, const void *vx, const void *vy) 
     const block_q8_K *y = vy;
     const v128_t table = IQ4NL_TABLE;
     float sum = 0.0f;
+    const uint64_t lim = touch_limit();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        touch_span(&x[n / QK_K + i], sizeof *x, lim); /* the next row's block i (touch_limit) */
         v128_t isum = wasm_i32x4_const_splat(0);
         for (int ib = 0; ib < QK_K / 32; ib++) {
             const int lo = (x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;

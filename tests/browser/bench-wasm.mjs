@@ -114,8 +114,11 @@ try {
           const page = await ctx.newPage();
           await page.goto(`${server.url}web/bench/index.html?model=/shared/models/${encodeURIComponent(model)}` +
             `&threads=${t}&variant=${variant}&simd=${simd}&r=${opt.reps}`);
+          // polled once a second: Playwright's default (every animation frame)
+          // keeps the page compositing, which on a 2-CPU machine took CPU from
+          // the 2-thread runs (Q8_0 tg64: ~478 vs ~553 t/s, 4 alternated rounds)
           await page.waitForFunction(() => window.qwasmBench && window.qwasmBench.status !== 'running', null,
-            { timeout: 600000 });
+            { timeout: 600000, polling: 1000 });
           const st = await page.evaluate(() => window.qwasmBench);
           if (st.status !== 'done') throw new Error(`bench page (${model}, ${variant}): ${st.error}`);
           add(st.rows.map((r) => ({ model: r.name, type: r.type, kernels: r.kernels, threads: r.threads,
