@@ -421,16 +421,23 @@ static inline v128_t shr_u8_masked(v128_t v, int k, int8_t mask) {
 }
 static inline v128_t hi_nibbles(v128_t v) { return shr_u8_masked(v, 4, 0x0f); }
 
-/* m[0]: 0xff in byte j where bit j of the 32-bit little-endian word at qh
- * is set (j < 16); m[1]: the same for bits 16..31. One splat of the word,
- * then a byte shuffle per half. */
-static inline void bits32_to_masks(const uint8_t *qh, v128_t m[2]) {
-    const v128_t v = wasm_v128_load32_splat(qh);
-    const v128_t bit = wasm_u8x16_const(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    const v128_t s0 = wasm_i8x16_shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    const v128_t s1 = wasm_i8x16_shuffle(v, v, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    m[0] = wasm_i8x16_eq(wasm_v128_and(s0, bit), bit);
-    m[1] = wasm_i8x16_eq(wasm_v128_and(s1, bit), bit);
+/* Q5_0 / Q5_1 fifth bits: g_bit4x8[v] has 0x10 in byte j where bit j of v
+ * is set (filled at start-up, 2 KB). bit4s(qh, f): f[0] = 16 or 0 for
+ * elements 0..15 (bits 0..15 of the little-endian word at qh), f[1] for
+ * 16..31: four byte loads and four 8-byte loads, where the splat, shuffles,
+ * compares and masks took ~20 x86 instructions per block (V8 rebuilds the
+ * shuffle constants each time). */
+static uint64_t g_bit4x8[256];
+
+__attribute__((constructor)) static void bit4x8_init(void) {
+    for (int v = 0; v < 256; v++)
+        for (int j = 0; j < 8; j++)
+            if (v >> j & 1) g_bit4x8[v] |= (uint64_t)0x10 << (8 * j);
+}
+
+static inline void bit4s(const uint8_t *qh, v128_t f[2]) {
+    for (int h = 0; h < 2; h++)
+        f[h] = wasm_v128_load64_lane(&g_bit4x8[qh[2 * h + 1]], wasm_v128_load64_zero(&g_bit4x8[qh[2 * h]]), 1);
 }
 
 /* ======================================================================== */
@@ -518,13 +525,13 @@ static void vec_dot_q5_0(int64_t n, float *s, const void *vx, const void *vy) {
     lanes8 acc;
     lanes8_zero(&acc);
     for (int64_t i = 0; i < n / QK5_0; i++) {
-        v128_t hm[2];
-        bits32_to_masks(x[i].qh, hm);
+        v128_t f[2]; /* 16 where the fifth bit is set */
+        bit4s(x[i].qh, f);
         const v128_t q = wasm_v128_load(x[i].qs);
         /* level - 16 = low nibble - (fifth bit clear ? 16 : 0) */
-        const v128_t x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, hm[0]));
+        const v128_t x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_xor(f[0], sixteen));
         const v128_t x1 =
-            wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, hm[1]));
+            wasm_i8x16_sub(hi_nibbles(q), wasm_v128_xor(f[1], sixteen));
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
         lanes8_fma(&acc, lo, hi, h2f(x[i].d) * h2f(y[i].d));
@@ -535,16 +542,15 @@ static void vec_dot_q5_0(int64_t n, float *s, const void *vx, const void *vy) {
 static void vec_dot_q5_1(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_1 *x = vx;
     const block_q8_1 *y = vy;
-    const v128_t sixteen = wasm_i8x16_splat(16);
     lanes8 acc;
     lanes8_zero(&acc);
     float summs = 0.0f;
     for (int64_t i = 0; i < n / QK5_1; i++) {
-        v128_t hm[2];
-        bits32_to_masks(x[i].qh, hm);
+        v128_t f[2]; /* 16 where the fifth bit is set */
+        bit4s(x[i].qh, f);
         const v128_t q = wasm_v128_load(x[i].qs);
-        const v128_t x0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, hm[0]));
-        const v128_t x1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, hm[1]));
+        const v128_t x0 = wasm_v128_or(lo_nibbles(q), f[0]);
+        const v128_t x1 = wasm_v128_or(hi_nibbles(q), f[1]);
         v128_t lo, hi;
         block_lanes(x0, x1, y[i].qs, &lo, &hi);
         summs += qw_fp16_to_fp32(x[i].m) * qw_fp16_to_fp32(y[i].s);
@@ -599,11 +605,11 @@ static inline void unpack_q4_0(const block_q4_0 *b, v128_t *x0, v128_t *x1) {
     *x1 = wasm_i8x16_sub(hi_nibbles(q), eight);
 }
 static inline void unpack_q5_0(const block_q5_0 *b, v128_t *x0, v128_t *x1) {
-    v128_t hm[2];
-    bits32_to_masks(b->qh, hm);
+    v128_t f[2]; /* 16 where the fifth bit is set */
+    bit4s(b->qh, f);
     const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
-    *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_andnot(sixteen, hm[0]));
-    *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_andnot(sixteen, hm[1]));
+    *x0 = wasm_i8x16_sub(lo_nibbles(q), wasm_v128_xor(f[0], sixteen));
+    *x1 = wasm_i8x16_sub(hi_nibbles(q), wasm_v128_xor(f[1], sixteen));
 }
 #endif
 static inline void unpack_iq4_nl(const block_iq4_nl *b, v128_t *x0, v128_t *x1) {
@@ -691,11 +697,11 @@ static inline void unpack_u_q4_0(const block_q4_0 *b, v128_t *u0, v128_t *u1) {
     *u1 = hi_nibbles(q);
 }
 static inline void unpack_u_q5_0(const block_q5_0 *b, v128_t *u0, v128_t *u1) {
-    v128_t hm[2];
-    bits32_to_masks(b->qh, hm);
-    const v128_t q = wasm_v128_load(b->qs), sixteen = wasm_i8x16_splat(16);
-    *u0 = wasm_v128_or(lo_nibbles(q), wasm_v128_and(sixteen, hm[0]));
-    *u1 = wasm_v128_or(hi_nibbles(q), wasm_v128_and(sixteen, hm[1]));
+    v128_t f[2]; /* 16 where the fifth bit is set */
+    bit4s(b->qh, f);
+    const v128_t q = wasm_v128_load(b->qs);
+    *u0 = wasm_v128_or(lo_nibbles(q), f[0]);
+    *u1 = wasm_v128_or(hi_nibbles(q), f[1]);
 }
 
 /* -off * (sums of four consecutive activations): c[0] for elements 0..15,
