@@ -143,13 +143,13 @@ static inline float h2f(uint16_t h) { return g_h2f[h]; }
  * once per call), so a touch never traps, and the byte read changes nothing. */
 static inline uint64_t touch_limit(void) { return (uint64_t)__builtin_wasm_memory_size(0) * 65536u - 1; }
 
-/* one byte per 64 bytes of [p, p + len), and the last one */
+/* one byte per 64 bytes of [p, p + len) (the kernels touch consecutive spans,
+ * so every cache line gets one), the span moved down if it would pass limit
+ * (the last byte of memory; len is at most a few hundred bytes) */
 static inline __attribute__((always_inline)) void touch_span(const void *p, size_t len, uint64_t limit) {
-    for (size_t o = 0; o < len + 63; o += 64) {
-        uint64_t a = (uint64_t)(uintptr_t)p + (o < len ? o : len - 1);
-        if (a > limit) a = limit;
-        (void)*(const volatile uint8_t *)(uintptr_t)a;
-    }
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (a > limit - (len - 1)) a = limit - (len - 1);
+    for (size_t o = 0; o < len; o += 64) (void)*(const volatile uint8_t *)(uintptr_t)(a + o);
 }
 
 #if QW_WASM_FUSED /* the baseline's kernels take one row's scale at a time */
