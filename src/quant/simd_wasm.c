@@ -139,8 +139,9 @@ static inline float h2f(uint16_t h) { return g_h2f[h]; }
  * and the kernels otherwise wait on them (synth15M Q8_0 in Node, 1 thread:
  * ~316 -> ~367 tokens/s). The single-row K-quant kernels, which a matrix
  * calls row after row, touch the next row the same way. The rows after the
- * last group of a matrix are some other memory: an address is clamped below the end of linear memory (read
- * once per call), so a touch never traps, and the byte read changes nothing. */
+ * last group of a matrix are some other memory: addresses are clamped below
+ * the end of linear memory (its size read once per call), so a touch never
+ * traps, and the byte read changes nothing. */
 static inline uint64_t touch_limit(void) { return (uint64_t)__builtin_wasm_memory_size(0) * 65536u - 1; }
 
 /* one byte per 64 bytes of [p, p + len) (the kernels touch consecutive spans,
