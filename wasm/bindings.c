@@ -225,8 +225,9 @@ EMSCRIPTEN_KEEPALIVE int32_t qwb_argmax(const qw_context *c, int n_vocab) {
     const float *l = qw_logits(c, -1);
     if (!l || n_vocab <= 0) return -1;
     int32_t best = 0;
+    float m = l[0]; /* == l[best], kept in a register: no reload each step */
     for (int32_t j = 1; j < n_vocab; j++)
-        if (l[j] > l[best]) best = j;
+        if (l[j] > m) m = l[best = j];
     return best;
 }
 
