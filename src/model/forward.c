@@ -81,7 +81,6 @@ static void attend(const attn_job *j, int b, int h, float *att) {
                       (size_t)kvh * hd * c->n_ctx_pad;                  /* [hd][n_ctx_pad] */
     const float scale = 1.0f / sqrtf((float)hd);
     /* the active kernel set's forms of accum.h / vexp.h (bit-identical) */
-    const qw_dot_f32_fn dot_steps64 = qw_get_dot_f32_steps64();
     const qw_dot_f32_fn dot_lanes16 = qw_get_dot_f32_lanes16();
 
     qw_get_dot_f32_steps64_keys()(q, kc, (size_t)kv_dim, n_pos, hd, att); /* q·k of every visible key */
@@ -101,9 +100,11 @@ static void attend(const attn_job *j, int b, int h, float *att) {
     for (t = 0; t < n_kv; t++) att[t] *= inv;
 
     float *out = c->att_out + (size_t)b * hp->n_head * hd + (size_t)h * hd; /* [hd] */
-    for (int i = 0; i < hd; i++) {
-        const float *v = vt + (size_t)i * c->n_ctx_pad; /* value i at every position */
-        out[i] = j->batched ? dot_lanes16(att, v, n_kv) : dot_steps64(att, v, n_kv);
+    if (j->batched) {
+        for (int i = 0; i < hd; i++) /* value i at every position: row i of vt */
+            out[i] = dot_lanes16(att, vt + (size_t)i * c->n_ctx_pad, n_kv);
+    } else { /* the same steps64 dots as q·K above: all hd rows of vt in one call */
+        qw_get_dot_f32_steps64_keys()(att, vt, (size_t)c->n_ctx_pad, hd, n_kv, out);
     }
 }
 

@@ -1585,8 +1585,32 @@ static float dot_f32_steps64(const float *a, const float *b, int n) {
     return sum;
 }
 
+/* steps64 dots of q with n_keys rows of k. Each dot's sequential tail (the
+ * elements after the last whole 64, i.e. all of them when n < 64: a head of 48
+ * or a short context) is one dependent float add per element, latency-bound
+ * when run key after key; here 8 keys run side by side, key t + j in lane j,
+ * each lane doing exactly its key's steps (the same product rounding, the same
+ * adds in the same order, from the same start: the 64-wide part's sum). */
 static void dot_f32_steps64_keys(const float *q, const float *k, size_t k_stride, int n_keys, int n, float *out) {
-    for (int t = 0; t < n_keys; t++) out[t] = dot_f32_steps64(q, k + (size_t)t * k_stride, n);
+    const int np = n & ~63;
+    int t = 0;
+    for (; t + 8 <= n_keys; t += 8) {
+        const float *kt = k + (size_t)t * k_stride;
+        float s[8];
+        for (int j = 0; j < 8; j++) s[j] = np ? dot_f32_steps64(q, kt + (size_t)j * k_stride, np) : 0.0f;
+        v128_t acc0 = wasm_v128_load(s), acc1 = wasm_v128_load(s + 4);
+        for (int i = np; i < n; i++) {
+            const v128_t qi = wasm_f32x4_splat(q[i]);
+            const float *c = kt + i;
+            const v128_t k0 = wasm_f32x4_make(c[0], c[k_stride], c[2 * k_stride], c[3 * k_stride]);
+            const v128_t k1 = wasm_f32x4_make(c[4 * k_stride], c[5 * k_stride], c[6 * k_stride], c[7 * k_stride]);
+            acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(qi, k0));
+            acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(qi, k1));
+        }
+        wasm_v128_store(out + t, acc0);
+        wasm_v128_store(out + t + 4, acc1);
+    }
+    for (; t < n_keys; t++) out[t] = dot_f32_steps64(q, k + (size_t)t * k_stride, n);
 }
 
 /* ---- qw_vexpf over 16 lanes ------------------------------------------- */
