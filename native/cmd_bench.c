@@ -61,13 +61,6 @@ static void stats(double *v, int n, double *med, double *lo, double *hi) {
     *med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int32_t argmax(const float *x, int n) {
-    int32_t best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* xorshift64*: token ids for the prompt */
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s >> 12;
@@ -97,7 +90,7 @@ static double run_tg(qw_context *ctx, int32_t first, int n, int n_vocab) {
             cli_lib_error("decode failed");
             return -1.0;
         }
-        tok = argmax(qw_logits(ctx, -1), n_vocab);
+        qw_top_k(qw_logits(ctx, -1), n_vocab, 1, &tok); /* greedy: the first maximum */
     }
     return n / (cli_now() - t0);
 }

@@ -217,18 +217,13 @@ EMSCRIPTEN_KEEPALIVE const float *qwb_logits(const qw_context *c, int i) {
     return qw_logits(c, i);
 }
 
-/* The greedy token of the last logits row (the first maximum), what native
- * `qwasm bench` picks between generated tokens: the bench page calls this
- * instead of scanning the vocabulary from JavaScript (~3% of a synth15M
- * token in wasm). -1 without logits. */
+/* The greedy token of the last logits row (qw_top_k's first maximum), what
+ * native `qwasm bench` picks between generated tokens: the bench page calls
+ * this instead of scanning the vocabulary from JavaScript (~3% of a synth15M
+ * token in wasm). -1 without logits or for n_vocab < 1. */
 EMSCRIPTEN_KEEPALIVE int32_t qwb_argmax(const qw_context *c, int n_vocab) {
-    const float *l = qw_logits(c, -1);
-    if (!l || n_vocab <= 0) return -1;
-    int32_t best = 0;
-    float m = l[0]; /* == l[best], kept in a register: no reload each step */
-    for (int32_t j = 1; j < n_vocab; j++)
-        if (l[j] > m) m = l[best = j];
-    return best;
+    int32_t best;
+    return qw_top_k(qw_logits(c, -1), n_vocab, 1, &best) == 1 ? best : -1;
 }
 
 /* The K best candidates of logits row i (descending logit, ties by lower id),

@@ -21,16 +21,19 @@ struct qw_sampler {
 int qw_top_k(const float *l, int n, int k, int32_t *top) {
     if (!l || !top || n < 1 || k < 1) return -1;
     if (k > n) k = n;
-    /* insertion into a sorted list of the best k seen so far */
+    /* insertion into a sorted list of the best k seen so far; once it is
+     * full, its last value stays in a register (most logits only meet it) */
     int have = 0;
+    float worst = 0.0f; /* l[top[k - 1]] once have == k */
     for (int32_t t = 0; t < n; t++) {
-        if (have == k && !(l[t] > l[top[k - 1]])) continue;
+        if (have == k && !(l[t] > worst)) continue;
         int j = have < k ? have++ : k - 1;
         while (j > 0 && l[t] > l[top[j - 1]]) {
             top[j] = top[j - 1];
             j--;
         }
         top[j] = t;
+        if (have == k) worst = l[top[k - 1]];
     }
     return have;
 }

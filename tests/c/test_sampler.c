@@ -1,5 +1,7 @@
 /* Sampler semantics on hand-made logits, independent of any model. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "qw_test.h"
@@ -33,7 +35,48 @@ static void histogram(qw_sampler *s, const float *l, int n, int *count) {
     CHECK(out_of_range == 0);
 }
 
+/* qw_top_k against a selection written from its contract: rank r is the
+ * lowest id among the largest values not taken yet (finite values, many
+ * ties: levels drawn from a few integers) */
+static void test_top_k(void) {
+    enum { N = 300 };
+    float l[N];
+    int32_t top[N], want[N];
+    uint64_t x = 0x70b4;
+    for (int round = 0; round < 60; round++) {
+        const int n = 1 + round * 5 % N, levels = 1 + round % 7;
+        for (int i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            l[i] = (float)(int)(x % (uint64_t)levels) - 3.0f;
+        }
+        const int ks[] = {1, 2, 5, n};
+        for (int ki = 0; ki < 4; ki++) {
+            const int k = ks[ki];
+            bool taken[N] = {false};
+            const int m = k < n ? k : n;
+            for (int r = 0; r < m; r++) {
+                int b = -1;
+                for (int i = 0; i < n; i++)
+                    if (!taken[i] && (b < 0 || l[i] > l[b])) b = i;
+                taken[b] = true;
+                want[r] = b;
+            }
+            CHECKF(qw_top_k(l, n, k, top) == m, "top_k n=%d k=%d count", n, k);
+            for (int r = 0; r < m; r++)
+                CHECKF(top[r] == want[r], "top_k n=%d k=%d rank %d: %d, want %d", n, k, r, top[r], want[r]);
+        }
+    }
+    /* k = 1 is the greedy pick: the first maximum; NaN never wins */
+    int32_t t = -1;
+    const float nan_mid[5] = {1.0f, NAN, 4.0f, 4.0f, -1.0f};
+    CHECK(qw_top_k(nan_mid, 5, 1, &t) == 1 && t == 2);
+    CHECK(qw_top_k(nan_mid, 5, 0, &t) == -1 && qw_top_k(nan_mid, 0, 1, &t) == -1);
+    CHECK(qw_top_k(NULL, 5, 1, &t) == -1);
+}
+
 int main(void) {
+    test_top_k();
+
     /* probabilities at T=1: softmax of log(p) gives p back */
     const double p[V] = {0.40, 0.25, 0.15, 0.10, 0.05, 0.03, 0.015, 0.005};
     float l[V];
