@@ -913,15 +913,19 @@ static void vec_dot_q4_0_serial_r8(int64_t n, float *s, const void *vx, size_t b
             t[r] = wasm_i32x4_add(wasm_i32x4_add(p0, p1), wasm_i32x4_add(p2, p3));
         }
 #else
-        /* the relaxed integer dots on the unsigned nibbles (see lanes_q4_0) */
+        /* the relaxed integer dots on the unsigned nibbles (see lanes_q4_0);
+         * only the block sum is needed, so the two halves' pair sums are
+         * added as i16 (|lane| <= 2 * 2 * 128 * 15 < 2^15) before one
+         * widening dot per row */
         const v128_t y0 = wasm_v128_load(y[i].qs), y1 = wasm_v128_load(y[i].qs + 16);
         v128_t c[2];
         offset_lanes(y0, y1, 8, c);
-        const v128_t c01 = wasm_i32x4_add(c[0], c[1]);
+        const v128_t c01 = wasm_i32x4_add(c[0], c[1]), ones = wasm_i16x8_const_splat(1);
 #pragma clang loop unroll(full)
         for (int r = 0; r < QW_MR_ROWS8; r++) {
             const v128_t q = wasm_v128_load(x[r][i].qs);
-            t[r] = wasm_i32x4_add(wasm_i32x4_add(dot4_i8_u7(y0, lo_nibbles(q)), dot4_i8_u7(y1, hi_nibbles(q))), c01);
+            const v128_t h = wasm_i16x8_add(dot16_i8_u7(y0, lo_nibbles(q)), dot16_i8_u7(y1, hi_nibbles(q)));
+            t[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(h, ones), c01);
         }
 #endif
         /* block sums of rows 0..3 and 4..7 (exact integer adds, any order) */
@@ -1768,6 +1772,30 @@ static inline void vexp16(float *x) {
         x16_fma(x16_fma(x16_fma(x16_splat(0x1.0e4020p-7f), b, x16_splat(0x1.573e2ep-5f)), u,
                         x16_fma(x16_splat(0x1.555e66p-3f), b, x16_splat(0x1.fffdb6p-2f))),
                 u, x16_fma(x16_splat(0x1.ffffecp-1f), b, x16_splat(1.0f)));
+#if QW_WASM_FUSED
+    /* ldexpf(p, n) when every n is in [-126, 127] (nearly always): 2^n is a
+     * normal float, built from its exponent bits, and one float multiply
+     * rounds the exact p * 2^n once, as ldexpf does (a subnormal result
+     * too). n comes from z's bits: z = 1.5 * 2^23 + n exactly while |n| <
+     * 2^22 (ulp 1 in that binade), and a z outside the binade (or inf)
+     * differs from the shifter's bits by far more than 127. In Chromium the
+     * double path below made swiglu's 768 exps ~6x slower than natively. */
+    {
+        v128_t ni[4], out = wasm_i32x4_const_splat(0);
+        for (int k = 0; k < 4; k++) {
+            ni[k] = wasm_i32x4_sub(z.v[k], wasm_i32x4_const_splat(0x4b400000)); /* bits of 0x1.8p23f */
+            out = wasm_v128_or(out, wasm_v128_or(wasm_i32x4_gt(ni[k], wasm_i32x4_const_splat(127)),
+                                                 wasm_i32x4_lt(ni[k], wasm_i32x4_const_splat(-126))));
+        }
+        if (!wasm_v128_any_true(out)) {
+            for (int k = 0; k < 4; k++) {
+                const v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(ni[k], wasm_i32x4_const_splat(127)), 23);
+                wasm_v128_store(x + 4 * k, wasm_f32x4_mul(p.v[k], scale));
+            }
+            return;
+        }
+    }
+#endif
     /* ldexpf(p, n): p * 2^n in double is exact (|n| <= 192), then one
      * rounding to float, as ldexpf rounds (subnormal results, overflow);
      * |n| > 192: 0 or inf */

@@ -961,6 +961,22 @@ static void test_f32_kernels(const char *path) {
         exps++;
     }
 
+    /* whole chunks at the ends of the float range: n = 128 (e^x finite up to
+     * x = 88.72, above FLT_MAX / 2), n = 127, and n = -126 / -127 (2^n normal
+     * / subnormal), where a kernel that builds 2^n from exponent bits must
+     * hand over to a slower path */
+    {
+        static const float lo_hi[][2] = {{88.40f, 88.70f}, {87.70f, 88.30f}, {-87.60f, -87.00f}, {-88.20f, -87.70f}};
+        for (size_t c = 0; c < sizeof lo_hi / sizeof lo_hi[0]; c++) {
+            for (int i = 0; i < 16; i++) up[i] = lo_hi[c][0] + (lo_hi[c][1] - lo_hi[c][0]) * (float)i / 15.0f;
+            memcpy(y, up, 16 * sizeof *y);
+            exp_sum(y, 16, 0.0f);
+            for (int i = 0; i < 16; i++)
+                CHECKF(same_float(y[i], qw_vexpf(up[i])), "%s exp range end %a: %a vs %a", path, up[i], y[i], qw_vexpf(up[i]));
+            exps++;
+        }
+    }
+
     /* swiglu */
     rng_seed(0x5111f32);
     for (int li = 0; li < 200 + n_long; li++) {
