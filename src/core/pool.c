@@ -96,6 +96,15 @@ static int spin_step(spinner *s) {
         cpu_relax();
         return 1;
     }
+#ifdef __EMSCRIPTEN__
+    /* In WebAssembly the clock is a call out to JavaScript
+     * (performance.now()), sched_yield yields nothing (it only runs
+     * Emscripten's queue of calls proxied to this thread) and there is no
+     * pause instruction: read the clock and run the queue on every 256th
+     * poll only, so that the polling thread sees the other side's write
+     * within a few loads instead of after two calls into the host. */
+    if ((++s->it & 255u) != 0) return 1;
+#endif
     const long long t = now_ns();
     if (!s->t0) s->t0 = t;
     else if (t - s->t0 > QW_POOL_SPIN_NS) return 0;

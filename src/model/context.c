@@ -50,6 +50,7 @@ qw_status qw_context_create(const qw_model *model, int n_ctx, int n_threads, qw_
     c->hb2 = alloc_floats(B * (size_t)hp->n_ff, &failed);
     c->scores = alloc_floats((size_t)qw_pool_size(c->pool) * (size_t)c->n_ctx_pad, &failed);
     c->rope_cs = alloc_floats(hp->rope_dim > 0 ? (size_t)hp->rope_dim : 1, &failed);
+    c->rope_cs_pos = -1;
     /* scratch: the largest quantized activation batch of any weight */
     size_t need = 0;
     const qw_weight *ws[] = {&model->output};

@@ -34,6 +34,7 @@ struct qw_context {
     float *hb2;         /* [B][n_ff]    up */
     float *scores;      /* [n_threads][n_ctx_pad] attention weights */
     float *rope_cs;     /* [rope_dim] cos, sin pairs of one position */
+    int rope_cs_pos;    /* that position (-1: none yet); every layer of a token uses the same table */
     void *scratch;      /* quantized activations, see qw_matmul_scratch */
 
     float *logits;      /* [n_logit_rows][n_vocab] */

@@ -146,7 +146,10 @@ static void forward_layer(qw_context *c, int l, int B, int pos0, int batched) {
     for (int b = 0; b < B; b++) {
         /* the rotation (qw_rope_ref in quant/dispatch.c; the active kernel
          * set may have a bit-identical form) of every q and k head */
-        rope_table(c->rope_cs, pos0 + b, m);
+        if (c->rope_cs_pos != pos0 + b) { /* layer 0 computes it, the others reuse it */
+            rope_table(c->rope_cs, pos0 + b, m);
+            c->rope_cs_pos = pos0 + b;
+        }
         rope(c->q + (size_t)b * q_dim, hp->n_head, hd, c->rope_cs, hp->rope_dim, hp->rope_neox);
         rope(c->k + (size_t)b * kv_dim, hp->n_head_kv, hd, c->rope_cs, hp->rope_dim, hp->rope_neox);
         memcpy(c->k_cache + k_off + (size_t)(pos0 + b) * kv_dim, c->k + (size_t)b * kv_dim,
