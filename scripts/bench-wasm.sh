@@ -7,13 +7,26 @@
 #   bash scripts/bench-wasm.sh -r 3 --models synth15M-q8_0.gguf
 #   bash scripts/bench-wasm.sh --no-write      # print the table only
 # Options are passed to tests/browser/bench-wasm.mjs (--models, -r, --no-node,
-# --no-browser). Needs the native build (build/qwasm), the wasm builds
-# (scripts/build-wasm.sh), ../shared/models and Chromium (scripts/deps.sh browser).
+# --no-browser).
+#
+# --paired: Chromium against native round by round instead (tests/browser/
+# bench-paired.mjs: one native and one Chromium measurement at a time,
+# alternating; the median of the per-round ratios), into its own block of
+# docs/BENCHMARKS.md; options --models, --threads 1,2, -n ROUNDS, -k REPS.
+#   bash scripts/bench-wasm.sh --paired        # the three models, 1 and 2 threads, 11 rounds of 5
+#
+# Needs the native build (build/qwasm), the wasm builds (scripts/build-wasm.sh),
+# ../shared/models and Chromium (scripts/deps.sh browser).
 set -eu
 cd "$(dirname "$0")/.."
 write=--write
+script=tests/browser/bench-wasm.mjs
 args=()
 for a in "$@"; do
-  if [ "$a" = --no-write ]; then write=; else args+=("$a"); fi
+  case $a in
+    --no-write) write= ;;
+    --paired) script=tests/browser/bench-paired.mjs ;;
+    *) args+=("$a") ;;
+  esac
 done
-exec node tests/browser/bench-wasm.mjs ${write:+"$write"} "${args[@]+"${args[@]}"}"
+exec node "$script" ${write:+"$write"} "${args[@]+"${args[@]}"}"

@@ -55,6 +55,63 @@ export function benchHeader(p, n, memLabel = 'peak RSS') {
 }
 
 /**
+ * tg: resets context `ctx` (a qwb context pointer) and decodes k tokens one at
+ * a time from `first`, each the greedy choice on the previous logits (picked
+ * in C, as natively: a JS scan of the vocabulary's logits cost ~3%); returns
+ * tokens/s. Throws QwasmError on failure.
+ */
+function generate(engine, ctx, first, k) {
+  const m = engine.mod, V = engine.info().nVocab;
+  m._qwb_context_reset(ctx);
+  const tok = engine.alloc(4);
+  try {
+    const t0 = now();
+    let t = first;
+    for (let i = 0; i < k; i++) {
+      new Int32Array(m.qwBuffer(), tok, 1)[0] = t;
+      if (m._qwb_decode(ctx, tok, 1, 0) !== 0) throw engine.fail('decode failed: ');
+      t = m._qwb_argmax(ctx, V);
+    }
+    return k / ((now() - t0) / 1e3);
+  } finally {
+    engine.free(tok);
+  }
+}
+
+/**
+ * One generation measurement at a time, for a harness that interleaves it
+ * with something else (tests/browser/bench-paired.mjs alternates it with the
+ * native bench): a context for `threads` threads, warmed up by `warmup` whole
+ * untimed tg runs (the JIT's tier-up; runBench does one), then rep() = one tg
+ * of n tokens from BOS in tokens/s, exactly runBench's tg repetition. close()
+ * frees the context.
+ */
+export function tgSession(engine, { n = 64, threads = 1, warmup = 3 } = {}) {
+  if (!Number.isInteger(n) || n < 1 || n > 1 << 16) throw new RangeError(`n expects an integer in [1, ${1 << 16}], got '${n}'`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > engine.threads)
+    throw new RangeError(`${threads} threads, but this engine was created for ${engine.threads}`);
+  const info = engine.info();
+  const first = info.bos >= 0 ? info.bos : 0;
+  let ctx = engine.newContext(Math.max(n, 16), threads);
+  try {
+    for (let i = 0; i < warmup; i++) generate(engine, ctx, first, n);
+  } catch (e) {
+    engine.mod._qwb_context_free(ctx);
+    throw e;
+  }
+  return {
+    rep() {
+      if (!ctx) throw new Error('tgSession: closed');
+      return generate(engine, ctx, first, n);
+    },
+    close() {
+      if (ctx) engine.mod._qwb_context_free(ctx);
+      ctx = 0;
+    },
+  };
+}
+
+/**
  * Runs the bench on a loaded in-thread Engine (wasm/engine.mjs). opts:
  *   p (64), n (64): prompt / generation lengths (either may be 0, not both)
  *   threads ([1]): thread counts; each must be <= engine.threads (the mt
@@ -120,22 +177,7 @@ export async function runBench(engine, opts = {}) {
       decode(ctx, tp, k);
       return k / ((now() - t0) / 1e3);
     };
-    const runTg = (ctx, k) => {
-      m._qwb_context_reset(ctx);
-      const tok = engine.alloc(4);
-      try {
-        const t0 = now();
-        let t = first;
-        for (let i = 0; i < k; i++) {
-          new Int32Array(m.qwBuffer(), tok, 1)[0] = t;
-          decode(ctx, tok, 1);
-          t = m._qwb_argmax(ctx, V); // greedy, in C as natively (a JS scan of V logits cost ~3%)
-        }
-        return k / ((now() - t0) / 1e3);
-      } finally {
-        engine.free(tok);
-      }
-    };
+    const runTg = (ctx, k) => generate(engine, ctx, first, k);
     for (const th of threads) {
       const ctx = engine.newContext(nCtx, th);
       const pp = [], tg = [];

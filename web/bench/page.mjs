@@ -1,6 +1,9 @@
 // web/bench/index.html: reads the query, runs the bench in a module worker
 // (worker.mjs) and shows the rows. For scripts: window.qwasmBench is
 // { status: 'running' | 'done' | 'error', rows: [...], error?, env }.
+// With mode=paired (one thread count; tests/browser/bench-paired.mjs) the
+// status becomes 'ready' after loading and warming up, and
+// window.qwasmBench.rep() resolves to one tg measurement (tokens/s).
 import { parseThreadList } from './bench.mjs';
 
 const q = new URLSearchParams(location.search);
@@ -42,6 +45,9 @@ try {
   if (variant !== 'st' && variant !== 'mt') throw new Error(`variant expects st, mt or auto, got '${variant}'`);
   if (variant === 'st' && maxThreads > 1) throw new Error('the single-threaded build runs 1 thread (use variant=mt)');
   if (variant === 'mt' && !self.crossOriginIsolated) throw new Error('variant=mt needs a cross-origin isolated page (COOP/COEP headers)');
+  const mode = q.get('mode') ?? 'table';
+  if (mode !== 'table' && mode !== 'paired') throw new Error(`mode expects table or paired, got '${mode}'`);
+  if (mode === 'paired' && (threads.length !== 1 || n === 0)) throw new Error('mode=paired measures one thread count and n > 0');
   const simd = q.get('simd') ?? 'auto';
   if (!['auto', 'simd128', 'relaxed'].includes(simd)) throw new Error(`simd expects auto, simd128 or relaxed, got '${simd}'`);
   const name = decodeURIComponent(new URL(model, location.href).pathname.split('/').pop());
@@ -54,9 +60,23 @@ try {
   $('status').textContent = `loading ${name}…`;
   const worker = new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
   worker.onerror = (e) => fail(`worker: ${e.message || 'failed to start'}`);
+  let waiting = null; // the pending rep(): { resolve, reject }
+  state.rep = () => new Promise((resolve, reject) => {
+    if (state.status !== 'ready') return reject(new Error(`not ready (${state.status})`));
+    if (waiting) return reject(new Error('a measurement is already running'));
+    waiting = { resolve, reject };
+    worker.postMessage({ cmd: 'rep' });
+  });
   worker.onmessage = (ev) => {
     const m = ev.data;
-    if (m.type === 'info') {
+    if (m.type === 'ready') {
+      state.status = 'ready';
+      $('status').textContent = 'ready: window.qwasmBench.rep() measures one generation';
+    } else if (m.type === 'rep') {
+      const w = waiting;
+      waiting = null;
+      if (w) w.resolve(m.tg);
+    } else if (m.type === 'info') {
       state.info = m.info;
       $('status').textContent = `running (${m.info.kernelPath}, ${m.info.variant})…`;
     } else if (m.type === 'row') {
@@ -77,9 +97,11 @@ try {
     } else if (m.type === 'error') {
       fail(m.message);
       worker.terminate();
+      if (waiting) waiting.reject(new Error(m.message));
+      waiting = null;
     }
   };
-  worker.postMessage({ model, name, variant, simd, threads, p, n, reps });
+  worker.postMessage({ model, name, variant, simd, threads, p, n, reps, mode });
 } catch (e) {
   fail(e.message);
 }
