@@ -9,6 +9,7 @@ import { parseThreadList } from './bench.mjs';
 const q = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const state = { status: 'running', rows: [], env: null };
+state.rep = () => Promise.reject(new Error(`not ready (${state.status})`)); // replaced once the worker runs
 window.qwasmBench = state;
 
 function fail(message) {
